@@ -1,0 +1,44 @@
+//! `authd config check`: validate the configuration and print it as it is in
+//! force (every layer applied, secrets and URL passwords redacted).
+
+use clap::Subcommand;
+
+use super::output::{self, OutputFormat};
+use super::{CliError, Context};
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective settings, secrets redacted.
+    Check,
+}
+
+pub fn run(command: ConfigCommand, context: &Context) -> Result<(), CliError> {
+    match command {
+        ConfigCommand::Check => check(context),
+    }
+}
+
+fn check(context: &Context) -> Result<(), CliError> {
+    let config = &context.config;
+    // Loading already validated everything; what is left are warnings.
+    if !config.secret_key.is_set() && config.jwt.keys.is_empty() {
+        eprintln!(
+            "authd: warning: no signing secret (SECRET_KEY or jwt.keys): `authd serve` will refuse to start unless DEBUG is on"
+        );
+    }
+    if config.password.memory_kib < 19_456 || config.password.iterations < 2 {
+        eprintln!("authd: warning: argon2 parameters are below OWASP's minimum (m=19456 KiB, t=2)");
+    }
+    match context.output {
+        OutputFormat::Json => output::print_json(config),
+        OutputFormat::Table => {
+            let source = context.config_file.as_ref().map_or_else(
+                || "no config file".to_string(),
+                |p| format!("config file {}", p.display()),
+            );
+            let body = toml::to_string_pretty(config)
+                .map_err(|e| CliError::Failed(format!("cannot render the configuration: {e}")))?;
+            output::print(format!("# The configuration is valid. Effective settings ({source}, environment, flags):\n\n{body}"))
+        }
+    }
+}

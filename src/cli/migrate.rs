@@ -1,0 +1,146 @@
+//! `authd migrate`: apply pending migrations; `migrate status`: every
+//! version with its state; `migrate down --to N`: run down scripts to N.
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::output::{self, OutputFormat};
+use super::{CliError, Context};
+use crate::domain::rfc3339;
+use crate::store::{self, migrate, Migration};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    action: Option<MigrateAction>,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Show every migration: applied (when), pending, or modified.
+    Status,
+    /// Run down scripts, newest first, until the schema is at version N (0: empty).
+    Down {
+        /// The version to stop at.
+        #[arg(long, value_name = "N")]
+        to: u32,
+    },
+}
+
+#[derive(Serialize)]
+struct MigrationJson {
+    version: u32,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct RunJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<Vec<MigrationJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverted: Option<Vec<MigrationJson>>,
+    /// The schema version afterwards.
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct StatusJson {
+    version: u32,
+    name: String,
+    state: &'static str,
+    applied_at: Option<String>,
+}
+
+pub fn run(args: MigrateArgs, context: &Context) -> Result<(), CliError> {
+    let store = store::open(&context.config)?;
+    match args.action {
+        None => {
+            let applied = migrate::migrate_up(store.as_ref())?;
+            report(context.output, "Applied", applied, store.as_ref())
+        }
+        Some(MigrateAction::Down { to }) => {
+            let reverted = migrate::migrate_down(store.as_ref(), to)?;
+            report(context.output, "Reverted", reverted, store.as_ref())
+        }
+        Some(MigrateAction::Status) => {
+            let applied = store.applied_migrations()?;
+            let states = migrate::status(&applied, store.migrations());
+            match context.output {
+                OutputFormat::Json => output::print_json(
+                    &states
+                        .into_iter()
+                        .map(|s| StatusJson {
+                            version: s.version,
+                            name: s.name,
+                            state: s.state,
+                            applied_at: s.applied_at.as_ref().map(rfc3339),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                OutputFormat::Table => {
+                    let mut table = output::table(&["version", "name", "state", "applied at"]);
+                    for s in states {
+                        let at = s.applied_at.as_ref().map(rfc3339).unwrap_or_default();
+                        table.add_row([
+                            format!("{:04}", s.version),
+                            s.name,
+                            s.state.to_string(),
+                            at,
+                        ]);
+                    }
+                    output::print(table)
+                }
+            }
+        }
+    }
+}
+
+fn report(
+    format: OutputFormat,
+    verb: &str,
+    ran: Vec<&'static Migration>,
+    store: &dyn store::Store,
+) -> Result<(), CliError> {
+    let version = store
+        .applied_migrations()?
+        .iter()
+        .map(|a| a.version)
+        .max()
+        .unwrap_or(0);
+    match format {
+        OutputFormat::Json => {
+            let list = Some(
+                ran.iter()
+                    .map(|m| MigrationJson {
+                        version: m.version,
+                        name: m.name,
+                    })
+                    .collect(),
+            );
+            let (applied, reverted) = if verb == "Applied" {
+                (list, None)
+            } else {
+                (None, list)
+            };
+            output::print_json(&RunJson {
+                applied,
+                reverted,
+                version,
+            })
+        }
+        OutputFormat::Table if ran.is_empty() => output::print(format!(
+            "Nothing to do: the {} schema is at version {version}.",
+            store.backend().name()
+        )),
+        OutputFormat::Table => {
+            for migration in ran {
+                output::print(format!("{verb} {}", migration.label()))?;
+            }
+            output::print(format!(
+                "The {} schema is at version {version}.",
+                store.backend().name()
+            ))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The command line: clap definitions (their doc comments are the help
+//! text), and dispatch to one module per command group. Each command parses
+//! its arguments into domain types, calls the store or a service, and
+//! renders the result with `output`; errors go to `error`, the one place
+//! that decides messages and exit codes.
+
+mod config_cmd;
+mod error;
+mod migrate;
+mod output;
+mod password_input;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::config::{self, Config, FlagOverride, LoadOptions};
+pub use error::CliError;
+pub use output::OutputFormat;
+
+/// authd: email + password accounts and JWT tokens, as one fast binary.
+///
+/// `authd serve` runs the HTTP service; every other command acts directly on
+/// the same database (SQLite or Postgres) and Redis, and is safe to run while
+/// servers are up.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// How admin commands print their results.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations (or show them, or roll back).
+    Migrate(migrate::MigrateArgs),
+    /// Create, inspect, change and delete user accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// What every command gets: the loaded configuration and the output format.
+pub struct Context {
+    pub config: Config,
+    pub config_file: Option<PathBuf>,
+    pub output: OutputFormat,
+}
+
+impl Cli {
+    /// Loads the configuration in its layers, with this command line's flags on top.
+    pub fn load_config(&self) -> Result<Context, CliError> {
+        let mut flags = Vec::new();
+        if self.verbose > 0 {
+            let level = if self.verbose == 1 { "debug" } else { "trace" };
+            flags.push(FlagOverride {
+                key: "log.level",
+                value: level.into(),
+                flag: "--verbose",
+            });
+        }
+        let loaded = config::load(LoadOptions::from_process(self.config.clone(), flags))?;
+        Ok(Context {
+            config: loaded.config,
+            config_file: loaded.file,
+            output: self.output,
+        })
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
+    match command {
+        Command::Migrate(args) => migrate::run(args, context),
+        Command::User(command) => user::run(command, context),
+        Command::Config(command) => config_cmd::run(command, context),
+    }
+}

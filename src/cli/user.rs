@@ -1,0 +1,323 @@
+//! `authd user ...`: accounts from the shell, on the same store a running
+//! server uses. Every password set here passes the same policy as over HTTP,
+//! and setting one cuts off the account's existing tokens.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::output::{self, OutputFormat};
+use super::password_input::read_password;
+use super::{CliError, Context};
+use crate::auth::PasswordHasher;
+use crate::domain::{
+    self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserRef, UserUpdate,
+};
+use crate::store::{self, Store, StoreError, UserQuery};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password comes from --password-stdin or a hidden prompt.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_name = "NAME", default_value = "")]
+        full_name: String,
+        /// Mark the account as staff.
+        #[arg(long)]
+        staff: bool,
+        /// Mark the account as superuser.
+        #[arg(long)]
+        superuser: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts in id order.
+    List {
+        /// Only accounts whose email or full name contains this text (any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// At most this many accounts.
+        #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+    },
+    /// Show one account.
+    Show(Target),
+    /// Change an account's full name or flags.
+    Update {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_name = "NAME")]
+        full_name: Option<String>,
+        #[command(flatten)]
+        flags: FlagChanges,
+    },
+    /// Disable an account: it can no longer log in, and its sessions and tokens are revoked.
+    Disable(Target),
+    /// Enable a disabled account (its old tokens stay revoked).
+    Enable(Target),
+    /// Set a new password; every existing token of the account stops working.
+    SetPassword {
+        #[command(flatten)]
+        target: Target,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete an account with its sessions and tokens.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The account: its numeric id or its email.
+    #[arg(value_name = "ID|EMAIL")]
+    user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FlagChanges {
+    #[arg(long, conflicts_with = "no_staff")]
+    staff: bool,
+    #[arg(long)]
+    no_staff: bool,
+    #[arg(long, conflicts_with = "no_superuser")]
+    superuser: bool,
+    #[arg(long)]
+    no_superuser: bool,
+}
+
+/// The stable JSON shape of an account (the API's user object plus
+/// `is_superuser`).
+#[derive(Serialize)]
+struct UserJson<'a> {
+    id: i64,
+    email: &'a str,
+    full_name: &'a str,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+    date_joined: String,
+    last_login: Option<String>,
+}
+
+impl<'a> From<&'a User> for UserJson<'a> {
+    fn from(user: &'a User) -> UserJson<'a> {
+        UserJson {
+            id: user.id.get(),
+            email: &user.email,
+            full_name: &user.full_name,
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            is_superuser: user.is_superuser,
+            date_joined: rfc3339(&user.date_joined),
+            last_login: user.last_login.as_ref().map(rfc3339),
+        }
+    }
+}
+
+pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
+    let store = store::open_current(&context.config)?;
+    let store = store.as_ref();
+    match command {
+        UserCommand::Create {
+            email,
+            full_name,
+            staff,
+            superuser,
+            password_stdin,
+        } => {
+            let email = Email::parse(&email)?;
+            let full_name = FullName::parse(&full_name)?;
+            let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
+            let hash = PasswordHasher::new(context.config.hash_params())?.hash(&password)?;
+            let new_user = NewUser {
+                email: email.clone(),
+                full_name,
+                password_hash: hash,
+                is_staff: staff,
+                is_superuser: superuser,
+                date_joined: domain::now(),
+            };
+            let user = store.create_user(&new_user).map_err(|e| match e {
+                StoreError::EmailTaken => {
+                    CliError::Failed(format!("a user with email {email} already exists"))
+                }
+                other => other.into(),
+            })?;
+            show(context.output, &user)
+        }
+        UserCommand::List { search, limit } => {
+            let users = store.list_users(&UserQuery { search, limit })?;
+            match context.output {
+                OutputFormat::Json => {
+                    output::print_json(&users.iter().map(UserJson::from).collect::<Vec<_>>())
+                }
+                OutputFormat::Table => {
+                    let mut table = output::table(&[
+                        "id",
+                        "email",
+                        "full name",
+                        "active",
+                        "staff",
+                        "superuser",
+                        "joined",
+                        "last login",
+                    ]);
+                    for user in &users {
+                        table.add_row([
+                            user.id.to_string(),
+                            user.email.clone(),
+                            user.full_name.clone(),
+                            yes_no(user.is_active),
+                            yes_no(user.is_staff),
+                            yes_no(user.is_superuser),
+                            rfc3339(&user.date_joined),
+                            user.last_login
+                                .as_ref()
+                                .map(rfc3339)
+                                .unwrap_or_else(|| "never".into()),
+                        ]);
+                    }
+                    output::print(table)
+                }
+            }
+        }
+        UserCommand::Show(target) => show(context.output, &find(store, &target)?),
+        UserCommand::Update {
+            target,
+            full_name,
+            flags,
+        } => {
+            let user = find(store, &target)?;
+            let update = UserUpdate {
+                full_name: full_name.as_deref().map(FullName::parse).transpose()?,
+                is_staff: choice(flags.staff, flags.no_staff),
+                is_superuser: choice(flags.superuser, flags.no_superuser),
+            };
+            if update.full_name.is_none()
+                && update.is_staff.is_none()
+                && update.is_superuser.is_none()
+            {
+                return Err(CliError::Usage(
+                    "nothing to change: give --full-name, --staff/--no-staff or --superuser/--no-superuser".into(),
+                ));
+            }
+            show(context.output, &store.update_user(user.id, &update)?)
+        }
+        UserCommand::Disable(target) => {
+            let user = find(store, &target)?;
+            show(
+                context.output,
+                &store.set_active(user.id, false, domain::now())?,
+            )
+        }
+        UserCommand::Enable(target) => {
+            let user = find(store, &target)?;
+            show(
+                context.output,
+                &store.set_active(user.id, true, domain::now())?,
+            )
+        }
+        UserCommand::SetPassword {
+            target,
+            password_stdin,
+        } => {
+            let user = find(store, &target)?;
+            let email = Email::parse(&user.email)?;
+            let full_name = FullName::parse(&user.full_name)?;
+            let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
+            let hash = PasswordHasher::new(context.config.hash_params())?.hash(&password)?;
+            store.set_password(user.id, &hash, domain::now())?;
+            show(context.output, &find(store, &target)?)
+        }
+        UserCommand::Delete { target, yes } => {
+            let user = find(store, &target)?;
+            if !yes {
+                confirm(&format!(
+                    "Delete user {} <{}> with all their sessions and tokens?",
+                    user.id, user.email
+                ))?;
+            }
+            store.delete_user(user.id)?;
+            match context.output {
+                OutputFormat::Json => output::print_json(&UserJson::from(&user)),
+                OutputFormat::Table => {
+                    output::print(format!("Deleted user {} <{}>.", user.id, user.email))
+                }
+            }
+        }
+    }
+}
+
+fn find(store: &dyn Store, target: &Target) -> Result<User, CliError> {
+    let user_ref = UserRef::parse(&target.user).map_err(|_| {
+        CliError::Usage(format!(
+            "{:?} is neither a user id nor an email",
+            target.user
+        ))
+    })?;
+    store
+        .find_user(&user_ref)?
+        .ok_or_else(|| CliError::Failed(format!("no such user: {user_ref}")))
+}
+
+fn show(format: OutputFormat, user: &User) -> Result<(), CliError> {
+    match format {
+        OutputFormat::Json => output::print_json(&UserJson::from(user)),
+        OutputFormat::Table => output::print(output::record(&[
+            ("id", user.id.to_string()),
+            ("email", user.email.clone()),
+            ("full name", user.full_name.clone()),
+            ("active", yes_no(user.is_active)),
+            ("staff", yes_no(user.is_staff)),
+            ("superuser", yes_no(user.is_superuser)),
+            ("joined", rfc3339(&user.date_joined)),
+            (
+                "last login",
+                user.last_login
+                    .as_ref()
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "never".into()),
+            ),
+        ])),
+    }
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_string()
+}
+
+fn choice(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// Asks on the terminal; without one, refuses (scripts pass --yes).
+fn confirm(question: &str) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "refusing to delete without --yes (no terminal to confirm on)".into(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::Failed("not deleted".into()))
+    }
+}

@@ -1,0 +1,447 @@
+//! authd's configuration: every setting in one typed [`Config`] with its
+//! default, loaded in layers (defaults < TOML file < environment < flags, see
+//! [`load`]) and checked as a whole (see [`validate`]). `config.example.toml`
+//! documents each key; a test keeps it in step with this file.
+
+mod load;
+mod validate;
+mod values;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Rate;
+
+pub use load::{load, ConfigError, ConfigSource, FlagOverride, LoadOptions};
+pub use values::{ConnectionUrl, Duration, Secret, REDACTED};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Development mode (`DEBUG`): relaxes the secret and cookie checks.
+    pub debug: bool,
+    /// `SECRET_KEY`: the signing secret used when `jwt.keys` is empty.
+    pub secret_key: Secret,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub http: HttpConfig,
+    pub jwt: JwtConfig,
+    pub password: PasswordConfig,
+    pub throttle: ThrottleConfig,
+    pub reset: ResetConfig,
+    pub mail: MailConfig,
+    pub blacklist: BlacklistConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+    pub docs: DocsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...` (`DATABASE_URL`).
+    pub url: ConnectionUrl,
+    /// Most connections the pool keeps open.
+    pub pool_size: u32,
+    /// How long to wait for a connection before giving up.
+    pub connect_timeout: Duration,
+    /// SQLite: how long a writer waits for the lock before failing.
+    pub busy_timeout: Duration,
+    /// Apply pending migrations at start-up. Unset: on for SQLite, off for Postgres.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_migrate: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` (`REDIS_URL`); unset: throttles and reset tokens live in process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<ConnectionUrl>,
+    /// Prepended to every key authd writes.
+    pub key_prefix: String,
+    /// Per-operation timeout.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    pub max_body_bytes: u64,
+    pub max_connections: u32,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    /// Accepted `Host` header values (`ALLOWED_HOSTS`); `*` allows any,
+    /// `.example.com` a domain and its subdomains.
+    pub allowed_hosts: Vec<String>,
+    pub cors_allowed_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub hsts: bool,
+    pub refresh_cookie: String,
+    /// The refresh cookie's `Secure` attribute; switch off for plain-http development only.
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JwtConfig {
+    /// Signing keys; the first signs, all verify.
+    pub keys: Vec<SigningKeyConfig>,
+    /// Where a first run in development writes its generated key.
+    pub key_file: PathBuf,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    pub leeway: Duration,
+    pub refresh_reuse_grace: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    /// The `kid` header of tokens this key signs.
+    pub id: String,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    /// argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    /// argon2id time cost (passes).
+    pub iterations: u32,
+    /// argon2id lanes.
+    pub parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU core.
+    pub hash_workers: u32,
+    /// Hash requests that may wait for a worker before logins get 503.
+    pub hash_queue: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThrottleConfig {
+    pub rates: ThrottleRates,
+    pub on_redis_error: ThrottleFallback,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThrottleRates {
+    pub login: Rate,
+    pub password_reset: Rate,
+    pub registration: Rate,
+    pub password_reset_completion: Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThrottleFallback {
+    /// Count in process, per instance.
+    Memory,
+    /// Let every request through.
+    Allow,
+    /// Answer 503.
+    Deny,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResetConfig {
+    pub token_ttl: Duration,
+    /// The link mailed to the user; `{token}` is replaced by the token.
+    pub url_template: String,
+    /// Unset: `redis` when `redis.url` is set, else `database`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<ResetStore>,
+    pub on_redis_error: ResetFallback,
+    /// Reset requests waiting for the background sender; more are dropped.
+    pub queue: u32,
+    /// Reset emails looked up and sent at once.
+    pub workers: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResetStore {
+    Redis,
+    Database,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResetFallback {
+    Database,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailConfig {
+    pub backend: MailBackend,
+    /// Where the `file` backend writes `.eml` files.
+    pub outbox_dir: PathBuf,
+    /// The `From` header: `Name <address>` or a bare address.
+    pub from: String,
+    /// The product name used in the templates.
+    pub product_name: String,
+    /// Folder with replacement templates; unset: the built-in ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailBackend {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: Secret,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlacklistConfig {
+    /// How often `serve` prunes expired tokens; `0s` switches it off.
+    pub auto_prune_interval: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// A separate listener for `/metrics`; unset: served on `http.bind`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `authd=debug`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DocsConfig {
+    pub redoc_script_url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> DatabaseConfig {
+        DatabaseConfig {
+            url: ConnectionUrl::new("sqlite://authd.db"),
+            pool_size: 8,
+            connect_timeout: Duration::secs(5),
+            busy_timeout: Duration::secs(5),
+            auto_migrate: None,
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> RedisConfig {
+        RedisConfig {
+            url: None,
+            key_prefix: "authd:".into(),
+            timeout: Duration::millis(250),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            max_body_bytes: 16 * 1024,
+            max_connections: 1024,
+            header_read_timeout: Duration::secs(10),
+            request_timeout: Duration::secs(30),
+            shutdown_grace: Duration::secs(30),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            hsts: false,
+            refresh_cookie: "authd_refresh".into(),
+            cookie_secure: true,
+        }
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> JwtConfig {
+        JwtConfig {
+            keys: Vec::new(),
+            key_file: PathBuf::from("authd.key"),
+            access_ttl: Duration::secs(3600),
+            refresh_ttl: Duration::secs(7 * 86_400),
+            issuer: "authd".into(),
+            audience: None,
+            leeway: Duration::secs(0),
+            refresh_reuse_grace: Duration::secs(10),
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> PasswordConfig {
+        PasswordConfig {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            hash_workers: 0,
+            hash_queue: 64,
+        }
+    }
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> ThrottleConfig {
+        ThrottleConfig {
+            rates: ThrottleRates::default(),
+            on_redis_error: ThrottleFallback::Memory,
+        }
+    }
+}
+
+impl Default for ThrottleRates {
+    fn default() -> ThrottleRates {
+        let rate = |count, secs| Rate {
+            count,
+            window: std::time::Duration::from_secs(secs),
+        };
+        ThrottleRates {
+            login: rate(5, 60),
+            password_reset: rate(3, 60),
+            registration: rate(10, 3600),
+            password_reset_completion: rate(10, 3600),
+        }
+    }
+}
+
+impl Default for ResetConfig {
+    fn default() -> ResetConfig {
+        ResetConfig {
+            token_ttl: Duration::secs(600),
+            url_template: "http://localhost:8000/reset-password?token={token}".into(),
+            store: None,
+            on_redis_error: ResetFallback::Database,
+            queue: 256,
+            workers: 4,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> MailConfig {
+        MailConfig {
+            backend: MailBackend::File,
+            outbox_dir: PathBuf::from("outbox"),
+            from: "authd <noreply@localhost>".into(),
+            product_name: "authd".into(),
+            templates_dir: None,
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> SmtpConfig {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: String::new(),
+            password: Secret::default(),
+            timeout: Duration::secs(10),
+        }
+    }
+}
+
+impl Default for BlacklistConfig {
+    fn default() -> BlacklistConfig {
+        BlacklistConfig {
+            auto_prune_interval: Duration::secs(3600),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for DocsConfig {
+    fn default() -> DocsConfig {
+        DocsConfig {
+            redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
+                .into(),
+        }
+    }
+}
+
+impl Config {
+    /// Whether pending migrations are applied when a store is opened.
+    pub fn auto_migrate(&self) -> bool {
+        self.database
+            .auto_migrate
+            .unwrap_or_else(|| self.database.url.scheme().as_deref() == Some("sqlite"))
+    }
+
+    /// The reset-token store in force (`reset.store`, else by `redis.url`).
+    pub fn reset_store(&self) -> ResetStore {
+        self.reset.store.unwrap_or(if self.redis.url.is_some() {
+            ResetStore::Redis
+        } else {
+            ResetStore::Database
+        })
+    }
+
+    /// The argon2 parameters of `[password]`.
+    pub fn hash_params(&self) -> crate::auth::HashParams {
+        crate::auth::HashParams {
+            memory_kib: self.password.memory_kib,
+            iterations: self.password.iterations,
+            parallelism: self.password.parallelism,
+        }
+    }
+}

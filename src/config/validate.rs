@@ -1,0 +1,286 @@
+//! Checks that span more than one value's type: URL schemes, key ids,
+//! secret strength, argon2 parameters, templates. Each failure names the key
+//! it is about; `load` adds where that key was set.
+
+use std::collections::HashSet;
+
+use super::Config;
+use crate::domain::Email;
+
+/// Shortest signing secret accepted outside development (HS256 wants at
+/// least the hash's 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+type Failure = (String, String);
+
+fn fail<T>(key: &str, message: impl Into<String>) -> Result<T, Failure> {
+    Err((key.to_string(), message.into()))
+}
+
+pub fn validate(config: &Config) -> Result<(), Failure> {
+    database(config)?;
+    redis(config)?;
+    http(config)?;
+    jwt(config)?;
+    password(config)?;
+    reset_and_mail(config)?;
+    log(config)
+}
+
+fn database(config: &Config) -> Result<(), Failure> {
+    let url = &config.database.url;
+    match url.scheme().as_deref() {
+        Some("sqlite") => {
+            let path = url.expose().split_once("://").map_or("", |(_, p)| p);
+            if path.is_empty() || path.contains(":memory:") {
+                return fail("database.url", "a SQLite URL needs a file path, e.g. sqlite://authd.db or sqlite:///var/lib/authd/authd.db");
+            }
+        }
+        Some("postgres" | "postgresql") => {}
+        _ => {
+            return fail(
+                "database.url",
+                format!("unsupported database URL {url}: expected sqlite://PATH or postgres://..."),
+            )
+        }
+    }
+    if !(1..=1000).contains(&config.database.pool_size) {
+        return fail("database.pool_size", "must be between 1 and 1000");
+    }
+    if config.database.connect_timeout.is_zero() {
+        return fail("database.connect_timeout", "must be more than 0s");
+    }
+    Ok(())
+}
+
+fn redis(config: &Config) -> Result<(), Failure> {
+    if let Some(url) = &config.redis.url {
+        if !matches!(
+            url.scheme().as_deref(),
+            Some("redis" | "rediss" | "redis+unix" | "unix")
+        ) {
+            return fail(
+                "redis.url",
+                format!("unsupported Redis URL {url}: expected redis://host:port/db"),
+            );
+        }
+    }
+    if config.redis.timeout.is_zero() {
+        return fail("redis.timeout", "must be more than 0s");
+    }
+    Ok(())
+}
+
+fn http(config: &Config) -> Result<(), Failure> {
+    let http = &config.http;
+    if http.max_body_bytes < 256 {
+        return fail("http.max_body_bytes", "must be at least 256");
+    }
+    if http.max_connections == 0 {
+        return fail("http.max_connections", "must be at least 1");
+    }
+    for (key, value) in [
+        ("http.header_read_timeout", http.header_read_timeout),
+        ("http.request_timeout", http.request_timeout),
+    ] {
+        if value.is_zero() {
+            return fail(key, "must be more than 0s");
+        }
+    }
+    if http
+        .allowed_hosts
+        .iter()
+        .any(|h| h.is_empty() || h.chars().any(|c| c.is_whitespace() || c == '/'))
+    {
+        return fail(
+            "http.allowed_hosts",
+            "each entry is a host name, `.domain` or `*`",
+        );
+    }
+    for origin in &http.cors_allowed_origins {
+        let valid = origin.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+        });
+        if !valid {
+            return fail(
+                "http.cors_allowed_origins",
+                format!("{origin:?} is not an origin such as https://app.example.com"),
+            );
+        }
+    }
+    let cookie_ok = !http.refresh_cookie.is_empty()
+        && http
+            .refresh_cookie
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !cookie_ok {
+        return fail(
+            "http.refresh_cookie",
+            "a cookie name of letters, digits, '_', '-' or '.'",
+        );
+    }
+    Ok(())
+}
+
+fn jwt(config: &Config) -> Result<(), Failure> {
+    let jwt = &config.jwt;
+    let mut ids = HashSet::new();
+    for (index, key) in jwt.keys.iter().enumerate() {
+        let at = format!("jwt.keys[{index}]");
+        if key.id.is_empty()
+            || !key
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return fail(
+                &format!("{at}.id"),
+                "a key id of letters, digits, '_', '-' or '.'",
+            );
+        }
+        if !ids.insert(key.id.as_str()) {
+            return fail(
+                &format!("{at}.id"),
+                format!("key id {:?} is used twice", key.id),
+            );
+        }
+        if !key.secret.is_set() {
+            return fail(&format!("{at}.secret"), "must be set");
+        }
+        if !config.debug && key.secret.expose().len() < MIN_SECRET_BYTES {
+            return fail(&format!("{at}.secret"), format!("too short: at least {MIN_SECRET_BYTES} bytes outside development (authd key generate makes one)"));
+        }
+    }
+    if config.secret_key.is_set()
+        && !config.debug
+        && config.secret_key.expose().len() < MIN_SECRET_BYTES
+    {
+        return fail(
+            "secret_key",
+            format!("too short: at least {MIN_SECRET_BYTES} bytes outside development"),
+        );
+    }
+    if jwt.access_ttl.is_zero() {
+        return fail("jwt.access_ttl", "must be more than 0s");
+    }
+    if *jwt.refresh_ttl < *jwt.access_ttl {
+        return fail("jwt.refresh_ttl", "must not be shorter than jwt.access_ttl");
+    }
+    if jwt.issuer.is_empty() {
+        return fail("jwt.issuer", "must not be empty");
+    }
+    Ok(())
+}
+
+fn password(config: &Config) -> Result<(), Failure> {
+    crate::auth::PasswordHasher::new(config.hash_params())
+        .map_err(|e| ("password".to_string(), e.to_string()))?;
+    if config.password.hash_queue == 0 {
+        return fail("password.hash_queue", "must be at least 1");
+    }
+    Ok(())
+}
+
+fn reset_and_mail(config: &Config) -> Result<(), Failure> {
+    if !config.reset.url_template.contains("{token}") {
+        return fail("reset.url_template", "must contain {token}");
+    }
+    if config.reset.token_ttl.is_zero() {
+        return fail("reset.token_ttl", "must be more than 0s");
+    }
+    if config.reset.queue == 0 || config.reset.workers == 0 {
+        return fail(
+            "reset.queue",
+            "reset.queue and reset.workers must be at least 1",
+        );
+    }
+    if config.reset_store() == super::ResetStore::Redis && config.redis.url.is_none() {
+        return fail("reset.store", "\"redis\" needs redis.url (REDIS_URL)");
+    }
+    let from = config.mail.from.trim();
+    let address = match (from.rfind('<'), from.ends_with('>')) {
+        (Some(start), true) => &from[start + 1..from.len() - 1],
+        _ => from,
+    };
+    if from.chars().any(char::is_control) || Email::parse(address).is_err() {
+        return fail(
+            "mail.from",
+            format!("{from:?} is not an address such as \"authd <noreply@example.com>\""),
+        );
+    }
+    if config.mail.product_name.chars().any(char::is_control) {
+        return fail("mail.product_name", "must not contain control characters");
+    }
+    Ok(())
+}
+
+fn log(config: &Config) -> Result<(), Failure> {
+    tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .map(|_| ())
+        .map_err(|e| {
+            (
+                "log.level".to_string(),
+                format!("invalid filter {:?}: {e}", config.log.level),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, SigningKeyConfig};
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(validate(&Config::default()), Ok(()));
+    }
+
+    #[test]
+    fn short_secrets_are_refused_outside_development() {
+        let mut config = Config::default();
+        config.jwt.keys = vec![SigningKeyConfig {
+            id: "k1".into(),
+            secret: Secret::new("short"),
+        }];
+        assert_eq!(validate(&config).unwrap_err().0, "jwt.keys[0].secret");
+        config.debug = true;
+        assert_eq!(validate(&config), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        type Change = Box<dyn Fn(&mut Config)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "database.url",
+                Box::new(|c| c.database.url = crate::config::ConnectionUrl::new("mysql://x")),
+            ),
+            (
+                "database.url",
+                Box::new(|c| {
+                    c.database.url = crate::config::ConnectionUrl::new("sqlite://:memory:")
+                }),
+            ),
+            (
+                "reset.url_template",
+                Box::new(|c| c.reset.url_template = "https://x/reset".into()),
+            ),
+            ("mail.from", Box::new(|c| c.mail.from = "nobody".into())),
+            ("password", Box::new(|c| c.password.iterations = 0)),
+            ("log.level", Box::new(|c| c.log.level = "authd=loud".into())),
+            (
+                "http.cors_allowed_origins",
+                Box::new(|c| c.http.cors_allowed_origins = vec!["app.example.com".into()]),
+            ),
+            (
+                "reset.store",
+                Box::new(|c| c.reset.store = Some(crate::config::ResetStore::Redis)),
+            ),
+        ];
+        for (key, change) in cases {
+            let mut config = Config::default();
+            change(&mut config);
+            assert_eq!(validate(&config).unwrap_err().0, key);
+        }
+    }
+}

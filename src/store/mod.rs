@@ -1,0 +1,145 @@
+//! The SQL store: one [`Store`] interface with a SQLite and a Postgres
+//! implementation, chosen by the database URL.
+//!
+//! Every method is one atomic operation: a single statement or one
+//! transaction. Invariants that concurrency could break (email uniqueness,
+//! "set a password and cut off every token") are enforced here by the
+//! database, never by a read-then-write in the caller. Methods block; async
+//! callers run them on tokio's blocking pool. Connections come from an r2d2
+//! pool bounded by `database.pool_size`; a caller waits at most
+//! `database.connect_timeout` for one, then gets [`StoreError::Unavailable`].
+
+pub mod migrate;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use crate::auth::PasswordHash;
+use crate::config::Config;
+use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What can go wrong in the store. Messages never contain row values: a
+/// database's own detail lines (which can quote a row) are dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error("no such user: {0}")]
+    UserNotFound(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Filters of `user list`.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    /// Case-insensitive substring of the email or full name.
+    pub search: Option<String>,
+    pub limit: u32,
+}
+
+/// Decides one migration step from the applied versions (see `migrate`).
+pub type StepDecision<'a> =
+    dyn FnMut(&[AppliedMigration]) -> Result<Option<Step>, MigrationError> + 'a;
+
+/// The SQL store.
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// The embedded migrations of this backend.
+    fn migrations(&self) -> &'static [Migration];
+
+    /// The schema-migrations table (empty when it does not exist yet).
+    fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError>;
+
+    /// In one exclusive transaction: read the applied versions, let `decide`
+    /// pick a step, run and record it. `Ok(None)` when there is nothing to do.
+    fn migration_step(&self, decide: &mut StepDecision<'_>) -> Result<Option<Step>, StoreError>;
+
+    /// Creates an account; [`StoreError::EmailTaken`] when the email exists
+    /// in any letter case.
+    fn create_user(&self, user: &NewUser) -> Result<User, StoreError>;
+
+    fn find_user(&self, user: &UserRef) -> Result<Option<User>, StoreError>;
+
+    /// The account and its password hash, for login.
+    fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError>;
+
+    /// Accounts in id order.
+    fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
+
+    fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User, StoreError>;
+
+    /// Enables or disables an account. Disabling also cuts off every token
+    /// of the account (sessions and refresh tokens revoked,
+    /// `tokens_valid_after` moved to `at`), so re-enabling does not revive them.
+    fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError>;
+
+    /// Stores a new password hash and, in the same transaction, cuts off
+    /// every token issued before `at`.
+    fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes an account with its sessions and tokens.
+    fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by `database.url`, without looking at its schema.
+pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let db = &config.database;
+    match db.url.scheme().as_deref() {
+        Some("sqlite") => Ok(Arc::new(sqlite::SqliteStore::open(db)?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(postgres::PostgresStore::open(db)?)),
+        _ => Err(StoreError::Database(format!(
+            "unsupported database URL {}",
+            db.url
+        ))),
+    }
+}
+
+/// Opens the store and makes sure its schema is current: migrating it when
+/// `database.auto_migrate` is on, refusing with a clear message otherwise.
+pub fn open_current(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let store = open(config)?;
+    if config.auto_migrate() {
+        let applied = migrate::migrate_up(store.as_ref())?;
+        for migration in applied {
+            tracing::info!(migration = %migration.label(), "applied migration");
+        }
+    }
+    migrate::ensure_current(store.as_ref())?;
+    Ok(store)
+}
+
+/// The reason recorded on sessions and refresh tokens that a store method
+/// revokes; `authd token list` shows it.
+pub mod revoked_reason {
+    pub const PASSWORD_CHANGE: &str = "password_change";
+    pub const ACCOUNT_DISABLED: &str = "account_disabled";
+}

@@ -1,0 +1,369 @@
+//! The Postgres store: `postgres` (sync) connections in an r2d2 pool.
+//!
+//! The connection string is libpq-style (`postgres://user@host/db?options=...`);
+//! `options=-csearch_path=NAME` puts authd's tables in their own schema.
+//! Migrations serialize on a transaction-scoped advisory lock keyed by the
+//! schema, so instances starting together migrate once. TLS to the database
+//! is not offered yet: use a local socket or a private network.
+
+use postgres::{error::SqlState, NoTls, Row};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::migrate::{self, AppliedMigration, Migration, Step};
+use super::sqlite::like_pattern;
+use super::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
+use crate::auth::PasswordHash;
+use crate::config::DatabaseConfig;
+use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+const USER_COLUMNS: &str =
+    "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after";
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migrations (
+    version    INTEGER     PRIMARY KEY,
+    name       TEXT        NOT NULL,
+    checksum   TEXT        NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL
+)";
+
+/// Taken before reading or changing the migrations table.
+const MIGRATION_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtext('authd_migrate:' || current_schema()))";
+
+pub struct PostgresStore {
+    pool: Pool<Manager>,
+}
+
+impl PostgresStore {
+    pub fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> {
+        let mut pg_config: postgres::Config = config.url.expose().parse().map_err(|e| {
+            StoreError::Unavailable(format!("invalid database URL {}: {e}", config.url))
+        })?;
+        pg_config.connect_timeout(*config.connect_timeout);
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("authd");
+        }
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(*config.connect_timeout)
+            .build(Manager::new(pg_config, NoTls))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(PostgresStore { pool })
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// Maps a driver error. Only the server's code and message are kept: its
+/// DETAIL line can quote a whole row (a password hash included).
+fn db_error(error: postgres::Error) -> StoreError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let message = format!("{}: {}", code, db.message());
+        // Class 08 connection exceptions, 53 insufficient resources, 57 operator intervention.
+        return if code.starts_with("08") || code.starts_with("53") || code.starts_with("57") {
+            StoreError::Unavailable(message)
+        } else {
+            StoreError::Database(message)
+        };
+    }
+    let io = std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
+    if error.is_closed() || io {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Database(error.to_string())
+    }
+}
+
+fn user_from_row(row: &Row) -> Result<User, StoreError> {
+    let id: i64 = row.try_get(0).map_err(db_error)?;
+    Ok(User {
+        id: UserId::new(id).ok_or_else(|| StoreError::Database(format!("invalid user id {id}")))?,
+        email: row.try_get(1).map_err(db_error)?,
+        full_name: row.try_get(2).map_err(db_error)?,
+        is_active: row.try_get(3).map_err(db_error)?,
+        is_staff: row.try_get(4).map_err(db_error)?,
+        is_superuser: row.try_get(5).map_err(db_error)?,
+        date_joined: row.try_get(6).map_err(db_error)?,
+        last_login: row.try_get(7).map_err(db_error)?,
+        tokens_valid_after: row.try_get(8).map_err(db_error)?,
+    })
+}
+
+fn read_applied(
+    client: &mut impl postgres::GenericClient,
+) -> Result<Vec<AppliedMigration>, StoreError> {
+    let rows = client
+        .query("SELECT version, name, checksum, applied_at FROM authd_schema_migrations ORDER BY version", &[])
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let version: i32 = row.try_get(0).map_err(db_error)?;
+            Ok(AppliedMigration {
+                version: u32::try_from(version)
+                    .map_err(|_| StoreError::Database(format!("bad version {version}")))?,
+                name: row.try_get(1).map_err(db_error)?,
+                checksum: row.try_get(2).map_err(db_error)?,
+                applied_at: row.try_get(3).map_err(db_error)?,
+            })
+        })
+        .collect()
+}
+
+fn revoke_all(
+    tx: &mut postgres::Transaction<'_>,
+    id: UserId,
+    at: Timestamp,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+        &[&at, &reason, &id.get()],
+    )
+    .map_err(db_error)?;
+    tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+        &[&at, &reason, &id.get()],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn not_found(id: UserId) -> StoreError {
+    StoreError::UserNotFound(format!("id {id}"))
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn migrations(&self) -> &'static [Migration] {
+        migrate::POSTGRES
+    }
+
+    fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let mut client = self.conn()?;
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass('authd_schema_migrations') IS NOT NULL",
+                &[],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        read_applied(&mut *client)
+    }
+
+    fn migration_step(&self, decide: &mut StepDecision<'_>) -> Result<Option<Step>, StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        tx.batch_execute(MIGRATION_LOCK).map_err(db_error)?;
+        tx.batch_execute(MIGRATIONS_TABLE).map_err(db_error)?;
+        let applied = read_applied(&mut tx)?;
+        let Some(step) = decide(&applied)? else {
+            return Ok(None);
+        };
+        let migration = step.migration();
+        let failed = |e: postgres::Error| {
+            let message = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |db| db.message().to_string());
+            StoreError::from(migrate::MigrationError::Failed {
+                label: migration.label(),
+                message,
+            })
+        };
+        let version = i32::try_from(migration.version).expect("migration versions are small");
+        match step {
+            Step::Apply(m) => {
+                tx.batch_execute(m.up).map_err(failed)?;
+                tx.execute(
+                    "INSERT INTO authd_schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+                    &[&version, &m.name, &m.checksum(), &crate::domain::now()],
+                )
+                .map_err(db_error)?;
+            }
+            Step::Revert(m) => {
+                tx.batch_execute(m.down).map_err(failed)?;
+                tx.execute(
+                    "DELETE FROM authd_schema_migrations WHERE version = $1",
+                    &[&version],
+                )
+                .map_err(db_error)?;
+            }
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(Some(step))
+    }
+
+    fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        let mut client = self.conn()?;
+        let row = client
+            .query_one(
+                &format!(
+                    "INSERT INTO users (email, email_lower, full_name, password_hash, is_active, is_staff,
+                                        is_superuser, date_joined, tokens_valid_after)
+                     VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $7) RETURNING {USER_COLUMNS}"
+                ),
+                &[
+                    &user.email.as_str(),
+                    &user.email.lowered(),
+                    &user.full_name.as_str(),
+                    &user.password_hash.as_str(),
+                    &user.is_staff,
+                    &user.is_superuser,
+                    &user.date_joined,
+                ],
+            )
+            .map_err(|e| {
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    StoreError::EmailTaken
+                } else {
+                    db_error(e)
+                }
+            })?;
+        user_from_row(&row)
+    }
+
+    fn find_user(&self, user: &UserRef) -> Result<Option<User>, StoreError> {
+        let mut client = self.conn()?;
+        let row = match user {
+            UserRef::Id(id) => client.query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+                &[&id.get()],
+            ),
+            UserRef::Email(email) => client.query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE email_lower = $1"),
+                &[&email.lowered()],
+            ),
+        }
+        .map_err(db_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError> {
+        let mut client = self.conn()?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_lower = $1"),
+                &[&email.lowered()],
+            )
+            .map_err(db_error)?;
+        row.map(|row| {
+            Ok((
+                user_from_row(&row)?,
+                PasswordHash::from_stored(row.try_get(9).map_err(db_error)?),
+            ))
+        })
+        .transpose()
+    }
+
+    fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let mut client = self.conn()?;
+        let pattern = query.search.as_deref().map(like_pattern);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM users
+                     WHERE $1::text IS NULL OR email_lower LIKE $1 OR lower(full_name) LIKE $1
+                     ORDER BY id LIMIT $2"
+                ),
+                &[&pattern, &i64::from(query.limit)],
+            )
+            .map_err(db_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User, StoreError> {
+        let mut client = self.conn()?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "UPDATE users SET full_name = COALESCE($1, full_name), is_staff = COALESCE($2, is_staff),
+                                      is_superuser = COALESCE($3, is_superuser)
+                     WHERE id = $4 RETURNING {USER_COLUMNS}"
+                ),
+                &[
+                    &update.full_name.as_ref().map(|n| n.as_str()),
+                    &update.is_staff,
+                    &update.is_superuser,
+                    &id.get(),
+                ],
+            )
+            .map_err(db_error)?;
+        row.as_ref()
+            .map(user_from_row)
+            .transpose()?
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        let row = if active {
+            tx.query_opt(&format!("UPDATE users SET is_active = TRUE WHERE id = $1 RETURNING {USER_COLUMNS}"), &[&id.get()])
+        } else {
+            tx.query_opt(
+                &format!(
+                    "UPDATE users SET is_active = FALSE, tokens_valid_after = GREATEST(tokens_valid_after, $2)
+                     WHERE id = $1 RETURNING {USER_COLUMNS}"
+                ),
+                &[&id.get(), &at],
+            )
+        }
+        .map_err(db_error)?;
+        let user = row
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?
+            .ok_or_else(|| not_found(id))?;
+        if !active {
+            revoke_all(&mut tx, id, at, revoked_reason::ACCOUNT_DISABLED)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(user)
+    }
+
+    fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        let changed = tx
+            .execute(
+                "UPDATE users SET password_hash = $1, tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $3",
+                &[&hash.as_str(), &at, &id.get()],
+            )
+            .map_err(db_error)?;
+        if changed == 0 {
+            return Err(not_found(id));
+        }
+        revoke_all(&mut tx, id, at, revoked_reason::PASSWORD_CHANGE)?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+        let mut client = self.conn()?;
+        match client
+            .execute("DELETE FROM users WHERE id = $1", &[&id.get()])
+            .map_err(db_error)?
+        {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
+        }
+    }
+}

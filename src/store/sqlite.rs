@@ -1,0 +1,372 @@
+//! The SQLite store: rusqlite connections in an r2d2 pool.
+//!
+//! Every connection runs in WAL mode (readers never wait for the writer),
+//! with foreign keys on and a busy timeout (`database.busy_timeout`), so
+//! writers from several processes (a server and admin commands) queue for
+//! the lock instead of failing. Times are stored as INTEGER microseconds
+//! since the epoch.
+
+use std::{path::PathBuf, time::Duration};
+
+use chrono::DateTime;
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+
+use super::migrate::{self, AppliedMigration, Migration, Step};
+use super::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
+use crate::auth::PasswordHash;
+use crate::config::DatabaseConfig;
+use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+
+const USER_COLUMNS: &str =
+    "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after";
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    checksum   TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+)";
+
+pub struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+impl SqliteStore {
+    pub fn open(config: &DatabaseConfig) -> Result<SqliteStore, StoreError> {
+        let url = config.url.expose();
+        let path = PathBuf::from(url.split_once("://").map_or(url, |(_, path)| path));
+        let busy_timeout: Duration = *config.busy_timeout;
+        let manager = SqliteConnectionManager::file(path).with_init(move |conn| {
+            conn.busy_timeout(busy_timeout)?;
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+        });
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(*config.connect_timeout)
+            .build(manager)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(SqliteStore { pool })
+    }
+
+    fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+fn to_micros(at: Timestamp) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(micros: i64) -> rusqlite::Result<Timestamp> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, micros))
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId::new(row.get(0)?).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, 0))?,
+        email: row.get(1)?,
+        full_name: row.get(2)?,
+        is_active: row.get(3)?,
+        is_staff: row.get(4)?,
+        is_superuser: row.get(5)?,
+        date_joined: from_micros(row.get(6)?)?,
+        last_login: row.get::<_, Option<i64>>(7)?.map(from_micros).transpose()?,
+        tokens_valid_after: from_micros(row.get(8)?)?,
+    })
+}
+
+/// Maps a rusqlite error; lock contention past the busy timeout is
+/// "unavailable" (retryable), anything else a database error.
+fn db_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable("the database is locked by another writer".into())
+        }
+        Some(ErrorCode::CannotOpen) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Database(error.to_string()),
+    }
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.code == ErrorCode::ConstraintViolation
+            && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn read_applied(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<AppliedMigration>> {
+    let mut statement = conn.prepare(
+        "SELECT version, name, checksum, applied_at FROM authd_schema_migrations ORDER BY version",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok(AppliedMigration {
+            version: row.get(0)?,
+            name: row.get(1)?,
+            checksum: row.get(2)?,
+            applied_at: from_micros(row.get(3)?)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Revokes every live session and refresh token of a user.
+fn revoke_all(
+    tx: &rusqlite::Transaction<'_>,
+    id: UserId,
+    at: i64,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
+        params![at, reason, id.get()],
+    )?;
+    tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
+        params![at, reason, id.get()],
+    )?;
+    Ok(())
+}
+
+fn not_found(id: UserId) -> StoreError {
+    StoreError::UserNotFound(format!("id {id}"))
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn migrations(&self) -> &'static [Migration] {
+        migrate::SQLITE
+    }
+
+    fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let conn = self.conn()?;
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'authd_schema_migrations')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db_error)?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        read_applied(&conn).map_err(db_error)
+    }
+
+    fn migration_step(&self, decide: &mut StepDecision<'_>) -> Result<Option<Step>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        tx.execute_batch(MIGRATIONS_TABLE).map_err(db_error)?;
+        let applied = read_applied(&tx).map_err(db_error)?;
+        let Some(step) = decide(&applied)? else {
+            return Ok(None);
+        };
+        let migration = step.migration();
+        let failed = |e: rusqlite::Error| {
+            StoreError::from(migrate::MigrationError::Failed {
+                label: migration.label(),
+                message: e.to_string(),
+            })
+        };
+        match step {
+            Step::Apply(m) => {
+                tx.execute_batch(m.up).map_err(failed)?;
+                tx.execute(
+                    "INSERT INTO authd_schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![m.version, m.name, m.checksum(), to_micros(crate::domain::now())],
+                )
+                .map_err(db_error)?;
+            }
+            Step::Revert(m) => {
+                tx.execute_batch(m.down).map_err(failed)?;
+                tx.execute(
+                    "DELETE FROM authd_schema_migrations WHERE version = ?1",
+                    params![m.version],
+                )
+                .map_err(db_error)?;
+            }
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(Some(step))
+    }
+
+    fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        let conn = self.conn()?;
+        let joined = to_micros(user.date_joined);
+        conn.query_row(
+            &format!(
+                "INSERT INTO users (email, email_lower, full_name, password_hash, is_active, is_staff,
+                                    is_superuser, date_joined, tokens_valid_after)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7) RETURNING {USER_COLUMNS}"
+            ),
+            params![
+                user.email.as_str(),
+                user.email.lowered(),
+                user.full_name.as_str(),
+                user.password_hash.as_str(),
+                user.is_staff,
+                user.is_superuser,
+                joined
+            ],
+            user_from_row,
+        )
+        .map_err(|e| if is_unique_violation(&e) { StoreError::EmailTaken } else { db_error(e) })
+    }
+
+    fn find_user(&self, user: &UserRef) -> Result<Option<User>, StoreError> {
+        let conn = self.conn()?;
+        let result = match user {
+            UserRef::Id(id) => conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                params![id.get()],
+                user_from_row,
+            ),
+            UserRef::Email(email) => conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE email_lower = ?1"),
+                params![email.lowered()],
+                user_from_row,
+            ),
+        };
+        result.optional().map_err(db_error)
+    }
+
+    fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_lower = ?1"),
+            params![email.lowered()],
+            |row| Ok((user_from_row(row)?, PasswordHash::from_stored(row.get(9)?))),
+        )
+        .optional()
+        .map_err(db_error)
+    }
+
+    fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let conn = self.conn()?;
+        let pattern = query.search.as_deref().map(like_pattern);
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users
+                 WHERE ?1 IS NULL OR email_lower LIKE ?1 ESCAPE '\\' OR lower(full_name) LIKE ?1 ESCAPE '\\'
+                 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(db_error)?;
+        let rows = statement
+            .query_map(params![pattern, query.limit], user_from_row)
+            .map_err(db_error)?;
+        rows.collect::<rusqlite::Result<Vec<User>>>()
+            .map_err(db_error)
+    }
+
+    fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!(
+                "UPDATE users SET full_name = COALESCE(?1, full_name), is_staff = COALESCE(?2, is_staff),
+                                  is_superuser = COALESCE(?3, is_superuser)
+                 WHERE id = ?4 RETURNING {USER_COLUMNS}"
+            ),
+            params![
+                update.full_name.as_ref().map(|n| n.as_str()),
+                update.is_staff,
+                update.is_superuser,
+                id.get()
+            ],
+            user_from_row,
+        )
+        .optional()
+        .map_err(db_error)?
+        .ok_or_else(|| not_found(id))
+    }
+
+    fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let at = to_micros(at);
+        let user = if active {
+            tx.query_row(
+                &format!("UPDATE users SET is_active = 1 WHERE id = ?1 RETURNING {USER_COLUMNS}"),
+                params![id.get()],
+                user_from_row,
+            )
+        } else {
+            tx.query_row(
+                &format!(
+                    "UPDATE users SET is_active = 0, tokens_valid_after = max(tokens_valid_after, ?2)
+                     WHERE id = ?1 RETURNING {USER_COLUMNS}"
+                ),
+                params![id.get(), at],
+                user_from_row,
+            )
+        }
+        .optional()
+        .map_err(db_error)?
+        .ok_or_else(|| not_found(id))?;
+        if !active {
+            revoke_all(&tx, id, at, revoked_reason::ACCOUNT_DISABLED).map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(user)
+    }
+
+    fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let at = to_micros(at);
+        let changed = tx
+            .execute(
+                "UPDATE users SET password_hash = ?1, tokens_valid_after = max(tokens_valid_after, ?2) WHERE id = ?3",
+                params![hash.as_str(), at, id.get()],
+            )
+            .map_err(db_error)?;
+        if changed == 0 {
+            return Err(not_found(id));
+        }
+        revoke_all(&tx, id, at, revoked_reason::PASSWORD_CHANGE).map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        match conn
+            .execute("DELETE FROM users WHERE id = ?1", params![id.get()])
+            .map_err(db_error)?
+        {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `%text%` for LIKE, lower-cased, with `%`, `_` and `\` taken literally.
+pub(super) fn like_pattern(search: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
