@@ -1,6 +1,7 @@
 //! The `authd` binary: parse the command line, load the configuration, start
 //! logging, dispatch. Everything else lives in the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -33,5 +34,6 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

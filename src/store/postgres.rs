@@ -22,7 +22,7 @@ type Manager = PostgresConnectionManager<NoTls>;
 const USER_COLUMNS: &str =
     "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after";
 
-const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migrations (
+const MIGRATIONS_TABLE: &str = "CREATE TABLE authd_schema_migrations (
     version    INTEGER     PRIMARY KEY,
     name       TEXT        NOT NULL,
     checksum   TEXT        NOT NULL,
@@ -46,10 +46,17 @@ impl PostgresStore {
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("authd");
         }
+        // One direct connection first: the pool would only report "timed
+        // out", while the driver's error chain says why (refused, auth, ...).
+        pg_config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Unavailable(error_chain(&e)))?;
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(*config.connect_timeout)
+            // Failures reach the caller as StoreError; r2d2's own log lines would repeat them.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(Manager::new(pg_config, NoTls))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(PostgresStore { pool })
@@ -60,6 +67,20 @@ impl PostgresStore {
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
+}
+
+/// An error and its causes on one line: "error connecting to server: Connection refused (os error 111)".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Maps a driver error. Only the server's code and message are kept: its
@@ -169,7 +190,17 @@ impl Store for PostgresStore {
         let mut client = self.conn()?;
         let mut tx = client.transaction().map_err(db_error)?;
         tx.batch_execute(MIGRATION_LOCK).map_err(db_error)?;
-        tx.batch_execute(MIGRATIONS_TABLE).map_err(db_error)?;
+        // Checked first (under the lock) so Postgres has no "already exists" notice to log.
+        let exists: bool = tx
+            .query_one(
+                "SELECT to_regclass('authd_schema_migrations') IS NOT NULL",
+                &[],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)?;
+        if !exists {
+            tx.batch_execute(MIGRATIONS_TABLE).map_err(db_error)?;
+        }
         let applied = read_applied(&mut tx)?;
         let Some(step) = decide(&applied)? else {
             return Ok(None);

@@ -44,10 +44,16 @@ impl SqliteStore {
                 "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
             )
         });
+        // One direct connection first, so a bad path fails now with its
+        // reason instead of after the pool's connect timeout.
+        r2d2::ManageConnection::connect(&manager)
+            .map_err(|e| StoreError::Unavailable(format!("{e}")))?;
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(*config.connect_timeout)
+            // Failures reach the caller as StoreError; r2d2's own log lines would repeat them.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(SqliteStore { pool })
