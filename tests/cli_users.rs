@@ -8,22 +8,7 @@ use std::process::Output;
 use common::{run_with_stdin, stderr, stdout, TestDb};
 use serde_json::Value;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(&super::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() {
-                if let Some(db) = super::TestDb::postgres(concat!("cli postgres::", stringify!($name))) {
-                    super::$name(&db);
-                }
-            } )*
-        }
-    };
-}
-
-on_both_backends!(
+common::on_both_backends!(
     the_admin_flow_of_a_new_user,
     thirty_two_parallel_creates_of_one_email_leave_one_user,
     errors_are_one_line_with_meaningful_exit_codes,

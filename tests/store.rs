@@ -10,23 +10,7 @@ use authd::domain::{self, Email, FullName, NewPassword, NewUser, Password, UserR
 use authd::store::{migrate, Store, StoreError, UserQuery};
 use common::TestDb;
 
-/// Generates `sqlite::name` and `postgres::name` for each suite function.
-macro_rules! store_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(&super::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() {
-                if let Some(db) = super::TestDb::postgres(concat!("postgres::", stringify!($name))) {
-                    super::$name(&db);
-                }
-            } )*
-        }
-    };
-}
-
-store_suite!(
+common::on_both_backends!(
     migrations_apply_revert_and_reapply,
     modified_or_newer_schemas_are_refused,
     creates_and_finds_users_by_id_and_any_case_email,

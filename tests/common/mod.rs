@@ -7,7 +7,8 @@
 //! `AUTHD_TEST_DATABASE_URL` is unset; with `AUTHD_TEST_REQUIRE_SERVICES=1`
 //! (as CI sets) a missing service fails the test instead.
 
-#![allow(dead_code)]
+// Each test binary uses only some of the helpers.
+#![allow(dead_code, unused_macros, unused_imports)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,25 @@ use std::sync::Arc;
 use authd::config::{Config, ConnectionUrl};
 use authd::store::{self, Store};
 use rand::distributions::{Alphanumeric, DistString};
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests, each calling the
+/// suite function `NAME(&TestDb)` with a fresh database of that kind.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&crate::common::TestDb::sqlite()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                let test = concat!(module_path!(), "::", stringify!($name));
+                if let Some(db) = crate::common::TestDb::postgres(test) {
+                    super::$name(&db);
+                }
+            } )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
 
 /// A private database that disappears with the value.
 pub enum TestDb {
