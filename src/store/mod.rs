@@ -11,6 +11,7 @@
 
 pub mod migrate;
 mod postgres;
+pub mod sessions;
 mod sqlite;
 
 use std::sync::Arc;
@@ -19,6 +20,9 @@ use crate::auth::PasswordHash;
 use crate::config::Config;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
+pub use sessions::{
+    AccessState, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
+};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +69,11 @@ pub type StepDecision<'a> =
     dyn FnMut(&[AppliedMigration]) -> Result<Option<Step>, MigrationError> + 'a;
 
 /// The SQL store.
-pub trait Store: Send + Sync {
+pub trait Store: SessionStore + Send + Sync {
     fn backend(&self) -> Backend;
+
+    /// One round trip to the database (for `/readyz`).
+    fn ping(&self) -> Result<(), StoreError>;
 
     /// The embedded migrations of this backend.
     fn migrations(&self) -> &'static [Migration];
@@ -137,9 +144,4 @@ pub fn open_current(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     Ok(store)
 }
 
-/// The reason recorded on sessions and refresh tokens that a store method
-/// revokes; `authd token list` shows it.
-pub mod revoked_reason {
-    pub const PASSWORD_CHANGE: &str = "password_change";
-    pub const ACCOUNT_DISABLED: &str = "account_disabled";
-}
+pub use sessions::reason as revoked_reason;

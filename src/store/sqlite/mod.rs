@@ -6,6 +6,8 @@
 //! the lock instead of failing. Times are stored as INTEGER microseconds
 //! since the epoch.
 
+mod sessions;
+
 use std::{path::PathBuf, time::Duration};
 
 use chrono::DateTime;
@@ -13,11 +15,11 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
-use super::migrate::{self, AppliedMigration, Migration, Step};
-use super::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
 use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+use crate::store::migrate::{self, AppliedMigration, Migration, Step};
+use crate::store::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
 
 const USER_COLUMNS: &str =
     "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after";
@@ -147,6 +149,12 @@ fn not_found(id: UserId) -> StoreError {
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.conn()?
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(db_error)
     }
 
     fn migrations(&self) -> &'static [Migration] {
@@ -365,7 +373,7 @@ impl Store for SqliteStore {
 }
 
 /// `%text%` for LIKE, lower-cased, with `%`, `_` and `\` taken literally.
-pub(super) fn like_pattern(search: &str) -> String {
+pub(crate) fn like_pattern(search: &str) -> String {
     let mut pattern = String::from("%");
     for c in search.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {

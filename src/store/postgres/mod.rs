@@ -6,16 +6,18 @@
 //! schema, so instances starting together migrate once. TLS to the database
 //! is not offered yet: use a local socket or a private network.
 
+mod sessions;
+
 use postgres::{error::SqlState, NoTls, Row};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::migrate::{self, AppliedMigration, Migration, Step};
-use super::sqlite::like_pattern;
-use super::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
 use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+use crate::store::migrate::{self, AppliedMigration, Migration, Step};
+use crate::store::sqlite::like_pattern;
+use crate::store::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -165,6 +167,13 @@ fn not_found(id: UserId) -> StoreError {
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.conn()?
+            .simple_query("SELECT 1")
+            .map(|_| ())
+            .map_err(db_error)
     }
 
     fn migrations(&self) -> &'static [Migration] {

@@ -1,0 +1,217 @@
+//! Sessions and refresh tokens on Postgres. A rotation's conditional UPDATE
+//! takes the row lock: a concurrent rotation of the same token waits, then
+//! re-checks `revoked_at IS NULL` against the committed row and finds nothing
+//! to update (READ COMMITTED semantics), so exactly one wins.
+
+use postgres::Transaction;
+
+use super::{db_error, user_from_row, PostgresStore, USER_COLUMNS};
+use crate::auth::PasswordHash;
+use crate::domain::{Timestamp, UserId};
+use crate::store::sessions::{
+    reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
+};
+use crate::store::StoreError;
+
+impl SessionStore for PostgresStore {
+    fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        let user = session.user_id.get();
+        let at = session.created_at;
+        tx.execute(
+            "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)",
+            &[&session.sid, &user, &at],
+        )
+        .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&session.refresh.jti, &user, &session.sid, &at, &session.refresh.expires_at],
+        )
+        .map_err(db_error)?;
+        tx.execute(
+            "UPDATE users SET last_login = $1 WHERE id = $2",
+            &[&at, &user],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        let at = rotation.at;
+        let rotated = tx
+            .query_opt(
+                "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2, replaced_by = $3
+                 WHERE jti = $4 AND revoked_at IS NULL AND expires_at > $1
+                   AND family IN (SELECT id FROM sessions WHERE revoked_at IS NULL)
+                   AND user_id IN (SELECT id FROM users WHERE is_active)
+                 RETURNING user_id, family",
+                &[&at, &reason::ROTATED, &rotation.next.jti, &rotation.jti],
+            )
+            .map_err(db_error)?;
+        if let Some(row) = rotated {
+            let user_id: i64 = row.try_get(0).map_err(db_error)?;
+            let sid: String = row.try_get(1).map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                &[&rotation.next.jti, &user_id, &sid, &at, &rotation.next.expires_at],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            let user_id = UserId::new(user_id)
+                .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
+            return Ok(RotateOutcome::Rotated { user_id, sid });
+        }
+        let previous = tx
+            .query_opt(
+                "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = $1",
+                &[&rotation.jti],
+            )
+            .map_err(db_error)?;
+        let Some(row) = previous else {
+            return Ok(RotateOutcome::Refused);
+        };
+        let why: Option<String> = row.try_get(0).map_err(db_error)?;
+        let revoked_at: Option<Timestamp> = row.try_get(1).map_err(db_error)?;
+        let sid: String = row.try_get(2).map_err(db_error)?;
+        let outside_grace = revoked_at
+            .and_then(|revoked| (at - revoked).to_std().ok())
+            .is_some_and(|since| since > rotation.reuse_grace);
+        if why.as_deref() == Some(reason::ROTATED) && outside_grace {
+            revoke_session_rows(&mut tx, &sid, reason::REUSE_DETECTED, at)?;
+            tx.commit().map_err(db_error)?;
+            return Ok(RotateOutcome::ReuseDetected { sid });
+        }
+        Ok(RotateOutcome::Refused)
+    }
+
+    fn revoke_sessions(
+        &self,
+        scope: &RevokeScope,
+        why: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        let revoked = match scope {
+            RevokeScope::Session(sid) => revoke_session_rows(&mut tx, sid, why, at)?,
+            RevokeScope::OtherSessions { user_id, keep } => {
+                let count = tx
+                    .execute(
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+                         WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL",
+                        &[&at, &why, &user_id.get(), keep],
+                    )
+                    .map_err(db_error)?;
+                tx.execute(
+                    "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2
+                     WHERE user_id = $3 AND family <> $4 AND revoked_at IS NULL",
+                    &[&at, &why, &user_id.get(), keep],
+                )
+                .map_err(db_error)?;
+                count
+            }
+            RevokeScope::AllSessions(user_id) => {
+                let count = tx
+                    .execute(
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+                        &[&at, &why, &user_id.get()],
+                    )
+                    .map_err(db_error)?;
+                tx.execute(
+                    "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+                    &[&at, &why, &user_id.get()],
+                )
+                .map_err(db_error)?;
+                tx.execute(
+                    "UPDATE users SET tokens_valid_after = GREATEST(tokens_valid_after, $1) WHERE id = $2",
+                    &[&at, &user_id.get()],
+                )
+                .map_err(db_error)?;
+                count
+            }
+        };
+        tx.commit().map_err(db_error)?;
+        Ok(revoked)
+    }
+
+    fn access_state(&self, user_id: UserId, sid: &str) -> Result<Option<AccessState>, StoreError> {
+        let mut client = self.conn()?;
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {columns},
+                            NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.user_id = u.id AND s.revoked_at IS NULL)
+                     FROM users u WHERE u.id = $1"
+                ),
+                &[&user_id.get(), &sid],
+            )
+            .map_err(db_error)?;
+        row.map(|row| {
+            Ok(AccessState {
+                user: user_from_row(&row)?,
+                session_revoked: row.try_get(9).map_err(db_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let mut client = self.conn()?;
+        client
+            .query_one(
+                "SELECT EXISTS (
+                     SELECT 1 FROM refresh_tokens t
+                     JOIN sessions s ON s.id = t.family AND s.revoked_at IS NULL
+                     JOIN users u ON u.id = t.user_id AND u.is_active
+                     WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2)",
+                &[&jti, &at],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)
+    }
+
+    fn upgrade_password_hash(
+        &self,
+        user_id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<(), StoreError> {
+        let mut client = self.conn()?;
+        client
+            .execute(
+                "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+                &[&new.as_str(), &user_id.get(), &old.as_str()],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+/// Revokes one session and every live refresh token in it.
+fn revoke_session_rows(
+    tx: &mut Transaction<'_>,
+    sid: &str,
+    why: &str,
+    at: Timestamp,
+) -> Result<u64, StoreError> {
+    let count = tx
+        .execute(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+            &[&at, &why, &sid],
+        )
+        .map_err(db_error)?;
+    tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE family = $3 AND revoked_at IS NULL",
+        &[&at, &why, &sid],
+    )
+    .map_err(db_error)?;
+    Ok(count)
+}

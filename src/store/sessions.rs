@@ -1,0 +1,118 @@
+//! Login sessions and refresh tokens in the SQL store.
+//!
+//! A login starts a session (`sid`) with its first refresh token. A refresh
+//! rotates that token: one conditional UPDATE revokes the presented token
+//! only if it is still live, and the new token is inserted in the same
+//! transaction, so of concurrent refreshes with one token exactly one wins.
+//! Presenting a token that was already rotated is refused; if it was rotated
+//! longer ago than the reuse grace, the whole session is revoked (the token
+//! was probably stolen). Access tokens are stateless; they are checked
+//! against [`AccessState`]: the session's revocation and the user's
+//! `tokens_valid_after` and `is_active`.
+
+use std::time::Duration;
+
+use super::StoreError;
+use crate::domain::{Timestamp, User, UserId};
+
+/// A refresh token to record.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub jti: String,
+    pub expires_at: Timestamp,
+}
+
+/// A session to start, with its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub sid: String,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub refresh: NewRefreshToken,
+}
+
+/// One refresh rotation.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The presented token.
+    pub jti: String,
+    /// Its successor.
+    pub next: NewRefreshToken,
+    pub at: Timestamp,
+    /// `jwt.refresh_reuse_grace`.
+    pub reuse_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token is revoked and its successor recorded.
+    Rotated { user_id: UserId, sid: String },
+    /// Unknown, expired, revoked, or rotated within the grace period.
+    Refused,
+    /// Rotated longer ago than the grace: the session is now revoked.
+    ReuseDetected { sid: String },
+}
+
+/// Which sessions a revocation reaches.
+#[derive(Debug, Clone)]
+pub enum RevokeScope {
+    /// One session (logout `local`, `authd token revoke --session`).
+    Session(String),
+    /// Every session of the user but one (logout `others`).
+    OtherSessions { user_id: UserId, keep: String },
+    /// Every session of the user, and `tokens_valid_after` moved to now
+    /// (logout `global`), so even tokens without a session stop working.
+    AllSessions(UserId),
+}
+
+/// What an access token is checked against.
+#[derive(Debug, Clone)]
+pub struct AccessState {
+    pub user: User,
+    /// True when the session is revoked or does not belong to the user.
+    pub session_revoked: bool,
+}
+
+/// Why a revocation happened, recorded on the rows (`authd token list`).
+pub mod reason {
+    pub const ROTATED: &str = "rotated";
+    pub const REUSE_DETECTED: &str = "reuse_detected";
+    pub const LOGOUT: &str = "logout";
+    pub const PASSWORD_CHANGE: &str = "password_change";
+    pub const ACCOUNT_DISABLED: &str = "account_disabled";
+}
+
+pub trait SessionStore {
+    /// Records a new session and its first refresh token, and sets the
+    /// user's `last_login`.
+    fn start_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// Rotates a refresh token atomically (see the module doc).
+    fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
+
+    /// Revokes the sessions in `scope` and their refresh tokens; returns how
+    /// many sessions were live. Revoking a revoked session is not an error.
+    fn revoke_sessions(
+        &self,
+        scope: &RevokeScope,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    /// The user and session an access token names; `None` when the user is gone.
+    fn access_state(&self, user_id: UserId, sid: &str) -> Result<Option<AccessState>, StoreError>;
+
+    /// True when the refresh token is recorded, unrevoked, unexpired, its
+    /// session live and its user active.
+    fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Replaces a password hash without revoking anything: a login that found
+    /// a hash with outdated parameters stores a fresh one. Only if the hash
+    /// is still `old`, so a concurrent password change wins.
+    fn upgrade_password_hash(
+        &self,
+        user_id: UserId,
+        old: &crate::auth::PasswordHash,
+        new: &crate::auth::PasswordHash,
+    ) -> Result<(), StoreError>;
+}

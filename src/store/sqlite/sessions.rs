@@ -1,0 +1,209 @@
+//! Sessions and refresh tokens on SQLite. Every write runs in a `BEGIN
+//! IMMEDIATE` transaction: SQLite has one writer at a time, so the
+//! conditional UPDATE of a rotation sees every earlier rotation.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::{db_error, to_micros, user_from_row, SqliteStore, USER_COLUMNS};
+use crate::auth::PasswordHash;
+use crate::domain::{Timestamp, UserId};
+use crate::store::sessions::{
+    reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
+};
+use crate::store::StoreError;
+
+impl SessionStore for SqliteStore {
+    fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let at = to_micros(session.created_at);
+        let user = session.user_id.get();
+        tx.execute(
+            "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+            params![session.sid, user, at],
+        )
+        .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![session.refresh.jti, user, session.sid, at, to_micros(session.refresh.expires_at)],
+        )
+        .map_err(db_error)?;
+        tx.execute(
+            "UPDATE users SET last_login = ?1 WHERE id = ?2",
+            params![at, user],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let at = to_micros(rotation.at);
+        let rotated: Option<(i64, String)> = tx
+            .query_row(
+                "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2, replaced_by = ?3
+                 WHERE jti = ?4 AND revoked_at IS NULL AND expires_at > ?1
+                   AND family IN (SELECT id FROM sessions WHERE revoked_at IS NULL)
+                   AND user_id IN (SELECT id FROM users WHERE is_active = 1)
+                 RETURNING user_id, family",
+                params![at, reason::ROTATED, rotation.next.jti, rotation.jti],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        if let Some((user_id, sid)) = rotated {
+            tx.execute(
+                "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![rotation.next.jti, user_id, sid, at, to_micros(rotation.next.expires_at)],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            let user_id = UserId::new(user_id)
+                .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
+            return Ok(RotateOutcome::Rotated { user_id, sid });
+        }
+        let previous: Option<(Option<String>, Option<i64>, String)> = tx
+            .query_row(
+                "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = ?1",
+                params![rotation.jti],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        let grace = i64::try_from(rotation.reuse_grace.as_micros()).unwrap_or(i64::MAX);
+        match previous {
+            Some((Some(why), Some(revoked_at), sid))
+                if why == reason::ROTATED && at - revoked_at > grace =>
+            {
+                revoke_session_rows(&tx, &sid, reason::REUSE_DETECTED, at).map_err(db_error)?;
+                tx.commit().map_err(db_error)?;
+                Ok(RotateOutcome::ReuseDetected { sid })
+            }
+            _ => Ok(RotateOutcome::Refused),
+        }
+    }
+
+    fn revoke_sessions(
+        &self,
+        scope: &RevokeScope,
+        why: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let at = to_micros(at);
+        let revoked = match scope {
+            RevokeScope::Session(sid) => revoke_session_rows(&tx, sid, why, at),
+            RevokeScope::OtherSessions { user_id, keep } => {
+                let sessions = tx.execute(
+                    "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+                     WHERE user_id = ?3 AND id <> ?4 AND revoked_at IS NULL",
+                    params![at, why, user_id.get(), keep],
+                );
+                sessions.and_then(|count| {
+                    tx.execute(
+                        "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2
+                         WHERE user_id = ?3 AND family <> ?4 AND revoked_at IS NULL",
+                        params![at, why, user_id.get(), keep],
+                    )?;
+                    Ok(count)
+                })
+            }
+            RevokeScope::AllSessions(user_id) => {
+                let sessions = tx.execute(
+                    "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
+                    params![at, why, user_id.get()],
+                );
+                sessions.and_then(|count| {
+                    tx.execute(
+                        "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2
+                         WHERE user_id = ?3 AND revoked_at IS NULL",
+                        params![at, why, user_id.get()],
+                    )?;
+                    tx.execute(
+                        "UPDATE users SET tokens_valid_after = max(tokens_valid_after, ?1) WHERE id = ?2",
+                        params![at, user_id.get()],
+                    )?;
+                    Ok(count)
+                })
+            }
+        }
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(revoked as u64)
+    }
+
+    fn access_state(&self, user_id: UserId, sid: &str) -> Result<Option<AccessState>, StoreError> {
+        let conn = self.conn()?;
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.query_row(
+            &format!(
+                "SELECT {columns},
+                        NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.user_id = u.id AND s.revoked_at IS NULL)
+                 FROM users u WHERE u.id = ?1"
+            ),
+            params![user_id.get(), sid],
+            |row| Ok(AccessState { user: user_from_row(row)?, session_revoked: row.get(9)? }),
+        )
+        .optional()
+        .map_err(db_error)
+    }
+
+    fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT EXISTS (
+                 SELECT 1 FROM refresh_tokens t
+                 JOIN sessions s ON s.id = t.family AND s.revoked_at IS NULL
+                 JOIN users u ON u.id = t.user_id AND u.is_active = 1
+                 WHERE t.jti = ?1 AND t.revoked_at IS NULL AND t.expires_at > ?2)",
+            params![jti, to_micros(at)],
+            |row| row.get(0),
+        )
+        .map_err(db_error)
+    }
+
+    fn upgrade_password_hash(
+        &self,
+        user_id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE users SET password_hash = ?1 WHERE id = ?2 AND password_hash = ?3",
+            params![new.as_str(), user_id.get(), old.as_str()],
+        )
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+/// Revokes one session and every live refresh token in it.
+fn revoke_session_rows(
+    tx: &rusqlite::Transaction<'_>,
+    sid: &str,
+    why: &str,
+    at: i64,
+) -> rusqlite::Result<usize> {
+    let count = tx.execute(
+        "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2 WHERE id = ?3 AND revoked_at IS NULL",
+        params![at, why, sid],
+    )?;
+    tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2 WHERE family = ?3 AND revoked_at IS NULL",
+        params![at, why, sid],
+    )?;
+    Ok(count)
+}
