@@ -7,8 +7,10 @@
 //! Data flows one way: the edge (`cli`) parses input into `domain` types,
 //! calls a service (`auth`) or the `store`, and renders the result.
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod store;

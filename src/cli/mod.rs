@@ -9,6 +9,7 @@ mod error;
 mod migrate;
 mod output;
 mod password_input;
+mod serve;
 mod user;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
     /// Apply pending database migrations (or show them, or roll back).
     Migrate(migrate::MigrateArgs),
     /// Create, inspect, change and delete user accounts.
@@ -60,6 +63,8 @@ pub struct Context {
     pub config: Config,
     pub config_file: Option<PathBuf>,
     pub output: OutputFormat,
+    /// `DEBUG` on, or nothing configured at all (a first run).
+    pub development: bool,
 }
 
 impl Cli {
@@ -74,11 +79,20 @@ impl Cli {
                 flag: "--verbose",
             });
         }
+        if let Command::Serve(serve::ServeArgs { bind: Some(bind) }) = &self.command {
+            flags.push(FlagOverride {
+                key: "http.bind",
+                value: bind.to_string().into(),
+                flag: "--bind",
+            });
+        }
         let loaded = config::load(LoadOptions::from_process(self.config.clone(), flags))?;
+        let development = loaded.config.debug || !loaded.configured;
         Ok(Context {
             config: loaded.config,
             config_file: loaded.file,
             output: self.output,
+            development,
         })
     }
 }
@@ -86,6 +100,7 @@ impl Cli {
 /// Runs the parsed command.
 pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
     match command {
+        Command::Serve(args) => serve::run(args, context),
         Command::Migrate(args) => migrate::run(args, context),
         Command::User(command) => user::run(command, context),
         Command::Config(command) => config_cmd::run(command, context),

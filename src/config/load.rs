@@ -83,6 +83,9 @@ pub struct ConfigError(pub String);
 pub struct LoadedConfig {
     pub config: Config,
     pub file: Option<PathBuf>,
+    /// False when nothing but defaults (and logging settings) is in force:
+    /// a first run with no config at all, which `serve` treats as development.
+    pub configured: bool,
 }
 
 /// Loads, merges, deserializes and validates the configuration.
@@ -105,7 +108,9 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
     }
 
     let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize to TOML");
-    for (key, value, source) in env_settings(&options.env, &defaults)? {
+    let from_env = env_settings(&options.env, &defaults)?;
+    let configured = file.is_some() || from_env.iter().any(|(key, _, _)| !key.starts_with("log."));
+    for (key, value, source) in from_env {
         insert(&mut table, &key, value, &source)?;
         sources.record(key, source);
     }
@@ -117,7 +122,11 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
 
     let config = deserialize(table, &sources)?;
     validate::validate(&config).map_err(|(key, message)| sources.error(&key, &message))?;
-    Ok(LoadedConfig { config, file })
+    Ok(LoadedConfig {
+        config,
+        file,
+        configured,
+    })
 }
 
 /// `--config`, else `$AUTHD_CONFIG`, else `./authd.toml` if present.

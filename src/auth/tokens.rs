@@ -1,0 +1,314 @@
+//! The token lifecycle: login, refresh rotation with reuse detection,
+//! verification, logout in three scopes, password change, and the check every
+//! authenticated request makes.
+//!
+//! An access token is accepted only while its signature and expiry hold, its
+//! user exists and is active, its session is not revoked, and it was issued
+//! no earlier than the user's `tokens_valid_after` (whole seconds, as `iat`
+//! is). That is one indexed query per authenticated request, on whichever
+//! instance serves it, so a revocation anywhere takes effect everywhere at
+//! once. Store calls block and run on tokio's blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::hashing::{HashingPool, PoolBusy};
+use super::jwt::{new_id, Claims, IssuedToken, JwtKeys, TokenType};
+use crate::domain::{self, Email, FullName, NewPassword, Password, PasswordRejected, User};
+use crate::store::{
+    revoked_reason, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, Store,
+    StoreError,
+};
+
+/// An access and a refresh token of one session.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access: IssuedToken,
+    pub refresh: IssuedToken,
+}
+
+/// What the lifecycle can refuse. The HTTP edge maps each to one answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("token not valid")]
+    TokenNotValid,
+    #[error("the old password is wrong")]
+    WrongOldPassword,
+    #[error(transparent)]
+    WeakPassword(#[from] PasswordRejected),
+    #[error(transparent)]
+    Busy(#[from] PoolBusy),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which sessions a logout ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The session of the presented token.
+    Local,
+    /// Every other session of the user.
+    Others,
+    /// Every session of the user.
+    Global,
+}
+
+/// A request authenticated by an access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: Claims,
+    pub user: User,
+}
+
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    keys: JwtKeys,
+    pool: HashingPool,
+    reuse_grace: Duration,
+}
+
+/// Runs a blocking store call off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Database("a store call panicked".into())))
+}
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: JwtKeys,
+        pool: HashingPool,
+        reuse_grace: Duration,
+    ) -> TokenService {
+        TokenService {
+            store,
+            keys,
+            pool,
+            reuse_grace,
+        }
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &HashingPool {
+        &self.pool
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Checks the credentials (the same hashing work for an unknown email, a
+    /// wrong password and a disabled account), upgrades an outdated hash, and
+    /// starts a session.
+    pub async fn login(
+        &self,
+        email: Email,
+        password: Password,
+    ) -> Result<(User, TokenPair), AuthError> {
+        let found = blocking(&self.store, move |s| s.find_credentials(&email)).await?;
+        let (user, stored) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        let verified = self.pool.verify(password.clone(), stored.clone()).await?;
+        let user = match user {
+            Some(user) if verified.matched && user.is_active => user,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        if verified.needs_rehash {
+            self.upgrade_hash(
+                &user,
+                password,
+                stored.expect("a match implies a stored hash"),
+            )
+            .await;
+        }
+        let (pair, started) = self.start_session(&user).await?;
+        // start_session set last_login to the session's start.
+        let user = User {
+            last_login: Some(started),
+            ..user
+        };
+        Ok((user, pair))
+    }
+
+    /// Stores a hash with the current parameters; a failure only costs the
+    /// upgrade, never the login.
+    async fn upgrade_hash(&self, user: &User, password: Password, old: crate::auth::PasswordHash) {
+        let Ok(new) = self.pool.rehash(password).await else {
+            return;
+        };
+        let id = user.id;
+        if let Err(error) = blocking(&self.store, move |s| {
+            s.upgrade_password_hash(id, &old, &new)
+        })
+        .await
+        {
+            tracing::warn!(user_id = %id, %error, "could not upgrade a password hash");
+        }
+    }
+
+    /// Starts a new session for `user`; returns its first pair and its start.
+    async fn start_session(
+        &self,
+        user: &User,
+    ) -> Result<(TokenPair, domain::Timestamp), AuthError> {
+        let now = domain::now();
+        let sid = new_id();
+        let pair = self.pair(user.id, &sid, now);
+        let session = NewSession {
+            sid,
+            user_id: user.id,
+            created_at: now,
+            refresh: NewRefreshToken {
+                jti: pair.refresh.jti.clone(),
+                expires_at: pair.refresh.expires_at,
+            },
+        };
+        blocking(&self.store, move |s| s.start_session(&session)).await?;
+        Ok((pair, now))
+    }
+
+    fn pair(&self, user: crate::domain::UserId, sid: &str, now: domain::Timestamp) -> TokenPair {
+        TokenPair {
+            access: self.keys.issue(TokenType::Access, user, sid, now),
+            refresh: self.keys.issue(TokenType::Refresh, user, sid, now),
+        }
+    }
+
+    /// Rotates a refresh token: the presented one is revoked, a new pair of
+    /// the same session returned. A token already rotated is refused, and
+    /// past the reuse grace its whole session is revoked.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        let claims = self
+            .keys
+            .verify(refresh_token, Some(TokenType::Refresh))
+            .map_err(|_| AuthError::TokenNotValid)?;
+        let now = domain::now();
+        let pair = self.pair(claims.user(), &claims.sid, now);
+        let rotation = Rotation {
+            jti: claims.jti.clone(),
+            next: NewRefreshToken {
+                jti: pair.refresh.jti.clone(),
+                expires_at: pair.refresh.expires_at,
+            },
+            at: now,
+            reuse_grace: self.reuse_grace,
+        };
+        match blocking(&self.store, move |s| s.rotate_refresh(&rotation)).await? {
+            RotateOutcome::Rotated { user_id, sid }
+                if user_id == claims.user() && sid == claims.sid =>
+            {
+                Ok(pair)
+            }
+            RotateOutcome::Rotated { .. } => {
+                tracing::error!("a refresh token's row disagrees with its claims");
+                Err(AuthError::TokenNotValid)
+            }
+            RotateOutcome::ReuseDetected { sid } => {
+                tracing::warn!(user_id = %claims.user(), session = %sid, "refresh token reuse detected; session revoked");
+                Err(AuthError::TokenNotValid)
+            }
+            RotateOutcome::Refused => Err(AuthError::TokenNotValid),
+        }
+    }
+
+    /// Authenticates an access token (the `Authorization: Bearer` of a request).
+    pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, AuthError> {
+        let claims = self
+            .keys
+            .verify(access_token, Some(TokenType::Access))
+            .map_err(|_| AuthError::TokenNotValid)?;
+        let (user_id, sid) = (claims.user(), claims.sid.clone());
+        let state = blocking(&self.store, move |s| s.access_state(user_id, &sid)).await?;
+        match state {
+            Some(state)
+                if state.user.is_active
+                    && !state.session_revoked
+                    && claims.iat >= state.user.tokens_valid_after.timestamp() =>
+            {
+                Ok(Authenticated {
+                    claims,
+                    user: state.user,
+                })
+            }
+            _ => Err(AuthError::TokenNotValid),
+        }
+    }
+
+    /// `token/verify`: an access or refresh token that is valid now.
+    pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
+        let claims = self
+            .keys
+            .verify(token, None)
+            .map_err(|_| AuthError::TokenNotValid)?;
+        match claims.token_type {
+            TokenType::Access => self.authenticate(token).await.map(|_| ()),
+            TokenType::Refresh => {
+                let jti = claims.jti.clone();
+                let live =
+                    blocking(&self.store, move |s| s.refresh_is_live(&jti, domain::now())).await?;
+                live.then_some(()).ok_or(AuthError::TokenNotValid)
+            }
+        }
+    }
+
+    /// Ends the session(s) `scope` names. Idempotent for any refresh token
+    /// this server signed, expired or already revoked.
+    pub async fn logout(&self, refresh_token: &str, scope: LogoutScope) -> Result<(), AuthError> {
+        let claims = self
+            .keys
+            .verify_any_age(refresh_token, Some(TokenType::Refresh))
+            .map_err(|_| AuthError::TokenNotValid)?;
+        let revoke = match scope {
+            LogoutScope::Local => RevokeScope::Session(claims.sid.clone()),
+            LogoutScope::Others => RevokeScope::OtherSessions {
+                user_id: claims.user(),
+                keep: claims.sid.clone(),
+            },
+            LogoutScope::Global => RevokeScope::AllSessions(claims.user()),
+        };
+        blocking(&self.store, move |s| {
+            s.revoke_sessions(&revoke, revoked_reason::LOGOUT, domain::now())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Checks the old password, sets the new one (every token of the user
+    /// stops working) and starts a fresh session for the caller.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        old: Password,
+        new: Password,
+    ) -> Result<TokenPair, AuthError> {
+        let email = Email::parse(&user.email).map_err(|_| AuthError::TokenNotValid)?;
+        let full_name = FullName::parse(&user.full_name).unwrap_or_default();
+        let lookup = email.clone();
+        let stored = blocking(&self.store, move |s| s.find_credentials(&lookup))
+            .await?
+            .map(|(_, hash)| hash);
+        if !self.pool.verify(old, stored).await?.matched {
+            return Err(AuthError::WrongOldPassword);
+        }
+        let new = NewPassword::parse(new, &email, &full_name)?;
+        let hash = self.pool.hash(new).await?;
+        let id = user.id;
+        blocking(&self.store, move |s| {
+            s.set_password(id, &hash, domain::now())
+        })
+        .await?;
+        Ok(self.start_session(user).await?.0)
+    }
+}

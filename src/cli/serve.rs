@@ -1,0 +1,75 @@
+//! `authd serve`: build the app from the configuration, listen, serve until
+//! SIGTERM/SIGINT, drain, exit 0.
+//!
+//! With no configuration at all (a first run) or `DEBUG` on, it runs in
+//! development mode: a signing key is generated into `jwt.key_file` and the
+//! refresh cookie drops `Secure` (plain http on localhost). Otherwise a
+//! missing secret is a startup error.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+use super::{CliError, Context};
+use crate::app::{App, StartupError};
+use crate::auth::keys::{KeyError, KeySource};
+use crate::http::{shutdown_signal, Server};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+}
+
+impl From<StartupError> for CliError {
+    fn from(error: StartupError) -> CliError {
+        match error {
+            StartupError::Keys(KeyError::Missing) | StartupError::Hashing(_) => {
+                CliError::Usage(error.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
+    let config = context.config.clone();
+    let bind = config.http.bind;
+    // Blocking work (store calls, hashing) runs on tokio's blocking pool; it
+    // never needs more threads than database connections plus hashing workers.
+    let blocking_threads =
+        config.database.pool_size as usize + config.password.hash_workers.max(8) as usize + 8;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("authd")
+        .max_blocking_threads(blocking_threads)
+        .build()?;
+    let (app, keys) = App::build(config, context.development)?;
+    announce(&app, &keys);
+    runtime.block_on(async {
+        let server = Server::bind(app, bind)
+            .await
+            .map_err(|e| CliError::Failed(format!("cannot listen on {bind}: {e}")))?;
+        let address = server.local_addr()?;
+        tracing::info!(%address, "listening on http://{address}");
+        server.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+fn announce(app: &App, keys: &KeySource) {
+    if let KeySource::Generated { path, created } = keys {
+        let verb = if *created {
+            "generated a signing key into"
+        } else {
+            "using the development signing key in"
+        };
+        tracing::warn!(
+            "development mode: {verb} {path}; set SECRET_KEY or jwt.keys for production"
+        );
+    }
+    if app.development {
+        tracing::warn!("development mode: the refresh cookie is sent without Secure (plain http); never expose this server");
+    }
+}

@@ -1,0 +1,238 @@
+//! What happens to every request, around its handler: the `X-Request-Id`,
+//! the `ALLOWED_HOSTS` check, CORS (preflight and response headers), the
+//! request timeout, the security headers, and one structured log line
+//! (method, route, status, latency, request id, client ip; never a body, a
+//! header value or a token).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
+    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CACHE_CONTROL, HOST, ORIGIN,
+    REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+
+use super::client_ip::client_ip;
+use super::error::{allow_header, ApiError};
+use super::handlers;
+use super::response::Response;
+use super::router::{self, Route};
+use crate::app::App;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What a handler may need to know about the request beyond its body.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo {
+    pub client_ip: IpAddr,
+}
+
+/// Serves one request.
+pub async fn handle(app: App, request: Request<Incoming>, peer: SocketAddr) -> Response {
+    let started = Instant::now();
+    let request_id = request_id(request.headers());
+    let info = RequestInfo {
+        client_ip: client_ip(
+            peer.ip(),
+            request.headers(),
+            &app.config.http.trusted_proxies,
+        ),
+    };
+    let method = request.method().clone();
+    let path = request.uri().path();
+    let route = router::resolve(path);
+    let is_api = path.starts_with("/api/auth/");
+    let origin = allowed_origin(&app, request.headers());
+
+    let mut response = if !host_allowed(&app, &request) {
+        ApiError::DisallowedHost.into_response()
+    } else if method == Method::OPTIONS {
+        options(route, origin.is_some(), request.headers())
+    } else {
+        let timeout = *app.config.http.request_timeout;
+        match tokio::time::timeout(timeout, dispatch(&app, request, route, info)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => error.into_response(),
+            Err(_) => ApiError::Unavailable {
+                detail: "The request took too long; retry later.",
+                retry_after: 1,
+            }
+            .into_response(),
+        }
+    };
+    decorate(&app, &mut response, &request_id, origin, is_api);
+    tracing::info!(
+        target: "authd::request",
+        method = %method,
+        route = route.map_or("-", Route::path),
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id.to_str().unwrap_or("-"),
+        client_ip = %info.client_ip,
+    );
+    response
+}
+
+async fn dispatch(
+    app: &App,
+    request: Request<Incoming>,
+    route: Option<Route>,
+    info: RequestInfo,
+) -> Result<Response, ApiError> {
+    let route = route.ok_or(ApiError::NotFound)?;
+    if !route.methods().contains(request.method()) {
+        return Err(ApiError::MethodNotAllowed(route.methods()));
+    }
+    handlers::handle(app, route, request, info).await
+}
+
+/// OPTIONS: a CORS preflight for allowed origins, else the `Allow` list.
+fn options(route: Option<Route>, origin_allowed: bool, headers: &HeaderMap) -> Response {
+    let Some(route) = route else {
+        return ApiError::NotFound.into_response();
+    };
+    let mut response = super::response::json(StatusCode::NO_CONTENT, &());
+    *response.body_mut() = Default::default();
+    response.headers_mut().remove(hyper::header::CONTENT_TYPE);
+    let allow = allow_header(route.methods());
+    if origin_allowed && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
+        let h = response.headers_mut();
+        h.insert(ACCESS_CONTROL_ALLOW_METHODS, allow.clone());
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type, X-Request-Id"),
+        );
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    response.headers_mut().insert(ALLOW, allow);
+    response
+}
+
+/// The client's `X-Request-Id` when it is sane (1-128 of `[A-Za-z0-9._:-]`),
+/// else a new random one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|v| {
+            let bytes = v.as_bytes();
+            (1..=128).contains(&bytes.len())
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&crate::auth::jwt::new_id()).expect("hex is a valid header")
+        })
+}
+
+/// `Host` (or the HTTP/2 authority) against `http.allowed_hosts`.
+fn host_allowed(app: &App, request: &Request<Incoming>) -> bool {
+    let allowed = &app.config.http.allowed_hosts;
+    if allowed.iter().any(|h| h == "*") {
+        return true;
+    }
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));
+    let Some(host) = host else {
+        return false;
+    };
+    let name = strip_port(&host).to_ascii_lowercase();
+    allowed.iter().any(|pattern| {
+        let pattern = pattern.to_ascii_lowercase();
+        match pattern.strip_prefix('.') {
+            Some(domain) => name == domain || name.ends_with(&format!(".{domain}")),
+            None => name == pattern,
+        }
+    })
+}
+
+/// `example.com:8000` -> `example.com`; `[::1]:8000` -> `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name)
+}
+
+/// The request's `Origin`, if it is in `http.cors_allowed_origins`.
+fn allowed_origin(app: &App, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    app.config
+        .http
+        .cors_allowed_origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(text))
+        .then(|| origin.clone())
+}
+
+/// Headers every response carries.
+fn decorate(
+    app: &App,
+    response: &mut Response,
+    request_id: &HeaderValue,
+    origin: Option<HeaderValue>,
+    is_api: bool,
+) {
+    let h = response.headers_mut();
+    h.insert(REQUEST_ID, request_id.clone());
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if is_api {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if app.config.http.hsts {
+        h.insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if let Some(origin) = origin {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"),
+        );
+        h.append(VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("example.com:8000"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:8000"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("127.0.0.1:80"), "127.0.0.1");
+    }
+
+    #[test]
+    fn only_sane_request_ids_are_echoed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("abc-123.x"));
+        assert_eq!(request_id(&headers), "abc-123.x");
+        headers.insert(REQUEST_ID, HeaderValue::from_static("bad id with spaces"));
+        assert_ne!(request_id(&headers), "bad id with spaces");
+        assert_eq!(request_id(&HeaderMap::new()).len(), 32);
+    }
+}

@@ -1,0 +1,213 @@
+//! The one place that turns an error into an HTTP answer: an RFC 9457
+//! `application/problem+json` body with the `code` and `detail` that
+//! SimpleJWT clients read, and the status and headers API.md gives each code.
+//! Messages are fixed texts: no error ever carries SQL, a token or a hash.
+
+use std::collections::BTreeMap;
+
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Method, StatusCode};
+use serde::Serialize;
+
+use super::response::{json_with_type, Response};
+use crate::auth::tokens::AuthError;
+use crate::store::StoreError;
+
+/// Field name -> messages, for `validation_error`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Validation(FieldErrors),
+    MalformedJson(&'static str),
+    UnsupportedMediaType,
+    PayloadTooLarge(u64),
+    InvalidCredentials,
+    NotAuthenticated,
+    TokenNotValid,
+    EmailTaken,
+    NotFound,
+    MethodNotAllowed(&'static [Method]),
+    DisallowedHost,
+    /// A store or pool the request needs is down or full; retry after N seconds.
+    Unavailable {
+        detail: &'static str,
+        retry_after: u32,
+    },
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+}
+
+impl ApiError {
+    /// One validation error on one field.
+    pub fn field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(BTreeMap::from([(field.to_string(), vec![message.into()])]))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::MalformedJson(_) | ApiError::DisallowedHost => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidCredentials | ApiError::NotAuthenticated | ApiError::TokenNotValid => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_error",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::NotAuthenticated => "not_authenticated",
+            ApiError::TokenNotValid => "token_not_valid",
+            ApiError::EmailTaken => "email_taken",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::DisallowedHost => "disallowed_host",
+            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Validation(errors) => errors.iter().next().map_or_else(
+                || "Invalid input.".into(),
+                |(field, messages)| format!("{field}: {}", messages.join(" ")),
+            ),
+            ApiError::MalformedJson(why) => (*why).into(),
+            ApiError::UnsupportedMediaType => {
+                "The request body must be JSON (Content-Type: application/json).".into()
+            }
+            ApiError::PayloadTooLarge(limit) => {
+                format!("The request body is larger than {limit} bytes.")
+            }
+            ApiError::InvalidCredentials => {
+                "No active account found with the given credentials".into()
+            }
+            ApiError::NotAuthenticated => "Authentication credentials were not provided.".into(),
+            ApiError::TokenNotValid => "Token is invalid or expired".into(),
+            ApiError::EmailTaken => "A user with this email already exists.".into(),
+            ApiError::NotFound => "Not found.".into(),
+            ApiError::MethodNotAllowed(_) => "Method not allowed.".into(),
+            ApiError::DisallowedHost => "The Host header is not one this server answers to.".into(),
+            ApiError::Unavailable { detail, .. } => (*detail).into(),
+            ApiError::Internal => {
+                "Internal server error; the log has the details under this request's X-Request-Id."
+                    .into()
+            }
+        }
+    }
+
+    /// The problem+json response.
+    pub fn into_response(self) -> Response {
+        let status = self.status();
+        let errors = match &self {
+            ApiError::Validation(errors) => Some(errors),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code(),
+            errors,
+        };
+        let mut response = json_with_type(status, &problem, "application/problem+json");
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::NotAuthenticated => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TokenNotValid => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            ApiError::MethodNotAllowed(methods) => {
+                headers.insert(ALLOW, allow_header(methods));
+            }
+            ApiError::Unavailable { retry_after, .. } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            // The rest of the body was not read: the connection cannot be reused.
+            ApiError::PayloadTooLarge(_) => {
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// `GET, HEAD, OPTIONS` style list of the methods a route answers.
+pub fn allow_header(methods: &[Method]) -> HeaderValue {
+    let mut names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    names.push("OPTIONS");
+    HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text")
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::EmailTaken => ApiError::EmailTaken,
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "database unavailable");
+                ApiError::Unavailable {
+                    detail: "The database is unavailable; retry later.",
+                    retry_after: 5,
+                }
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        match error {
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::TokenNotValid => ApiError::TokenNotValid,
+            AuthError::WrongOldPassword => ApiError::field(
+                "old_password",
+                "Your old password was entered incorrectly. Please enter it again.",
+            ),
+            AuthError::WeakPassword(rejected) => ApiError::Validation(BTreeMap::from([(
+                "new_password".to_string(),
+                rejected.messages,
+            )])),
+            AuthError::Busy(_) => ApiError::Unavailable {
+                detail: "Too many password checks are in progress; retry shortly.",
+                retry_after: 1,
+            },
+            AuthError::Store(error) => error.into(),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! One handler file per resource, each the same three steps: parse the
+//! request into domain types (`request::Fields`), call the token service or
+//! the store, render with `response`. Errors go back as `ApiError`.
+
+mod health;
+mod login;
+mod logout;
+mod me;
+mod password_change;
+mod refresh;
+mod register;
+mod verify;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use super::edge::RequestInfo;
+use super::error::ApiError;
+use super::request::{cookie, Fields};
+use super::response::Response;
+use super::router::Route;
+use crate::app::App;
+
+pub async fn handle(
+    app: &App,
+    route: Route,
+    request: Request<Incoming>,
+    _info: RequestInfo,
+) -> Result<Response, ApiError> {
+    match route {
+        Route::Register => register::post(app, request).await,
+        Route::Login => login::post(app, request).await,
+        Route::Refresh => refresh::post(app, request).await,
+        Route::Verify => verify::post(app, request).await,
+        Route::Logout => logout::post(app, request).await,
+        Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
+        Route::Me => me::get(app, request).await,
+        Route::PasswordChange => password_change::post(app, request).await,
+        Route::Healthz => Ok(health::healthz()),
+        Route::Readyz => health::readyz(app).await,
+    }
+}
+
+/// The body of a request (bounded by `http.max_body_bytes`), as fields.
+async fn fields(app: &App, request: Request<Incoming>) -> Result<Fields, ApiError> {
+    super::request::read_json(request, app.config.http.max_body_bytes)
+        .await
+        .map(Fields::new)
+}
+
+/// The refresh token of a refresh or logout: the body's `refresh` field
+/// wins over the cookie. Reads the body; returns the remaining fields.
+async fn refresh_token(
+    app: &App,
+    request: Request<Incoming>,
+) -> Result<(Option<String>, Fields), ApiError> {
+    let from_cookie =
+        cookie(request.headers(), &app.config.http.refresh_cookie).map(str::to_string);
+    let mut fields = fields(app, request).await?;
+    let token = match fields.optional_string("refresh") {
+        Some(token) if !token.is_empty() => Some(token),
+        Some(_) => {
+            fields.error("refresh", "This field may not be blank.");
+            None
+        }
+        None if from_cookie.is_some() => from_cookie,
+        None => {
+            fields.error("refresh", "This field is required.");
+            None
+        }
+    };
+    Ok((token, fields))
+}

@@ -1,0 +1,15 @@
+//! The HTTP edge of `authd serve`: the server (accept loop, shutdown), the
+//! per-request edge (request id, host check, CORS, headers, logging), the
+//! router, one handler per resource, request parsing, response building and
+//! the one error-to-response mapping.
+
+mod client_ip;
+mod edge;
+pub mod error;
+mod handlers;
+mod request;
+pub mod response;
+pub mod router;
+mod server;
+
+pub use server::{shutdown_signal, Server};

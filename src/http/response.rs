@@ -1,0 +1,108 @@
+//! Building responses: JSON bodies and the refresh cookie.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE};
+use hyper::StatusCode;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::auth::tokens::TokenPair;
+use crate::domain::{rfc3339, User};
+
+pub type Response = hyper::Response<Full<Bytes>>;
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    json_with_type(status, body, "application/json")
+}
+
+pub fn json_with_type(
+    status: StatusCode,
+    body: &impl Serialize,
+    content_type: &'static str,
+) -> Response {
+    let bytes = serde_json::to_vec(body).expect("response types serialize");
+    let mut response = hyper::Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The API's user object.
+#[derive(Serialize)]
+pub struct UserBody<'a> {
+    id: i64,
+    email: &'a str,
+    full_name: &'a str,
+    is_active: bool,
+    is_staff: bool,
+    date_joined: String,
+    last_login: Option<String>,
+}
+
+impl<'a> From<&'a User> for UserBody<'a> {
+    fn from(user: &'a User) -> UserBody<'a> {
+        UserBody {
+            id: user.id.get(),
+            email: &user.email,
+            full_name: &user.full_name,
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            date_joined: rfc3339(&user.date_joined),
+            last_login: user.last_login.as_ref().map(rfc3339),
+        }
+    }
+}
+
+/// A token pair, with the user for login.
+#[derive(Serialize)]
+pub struct PairBody<'a> {
+    access: &'a str,
+    refresh: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserBody<'a>>,
+}
+
+/// 200 with the pair (and user) and the refresh cookie set.
+pub fn token_pair(app: &App, pair: &TokenPair, user: Option<&User>) -> Response {
+    let settings = app.tokens.keys().settings();
+    let body = PairBody {
+        access: &pair.access.token,
+        refresh: &pair.refresh.token,
+        token_type: "Bearer",
+        expires_in: settings.access_ttl.as_secs(),
+        refresh_expires_in: settings.refresh_ttl.as_secs(),
+        user: user.map(UserBody::from),
+    };
+    let mut response = json(StatusCode::OK, &body);
+    set_refresh_cookie(app, &mut response, Some(&pair.refresh.token));
+    response
+}
+
+/// Sets the refresh cookie to `token`, or clears it.
+pub fn set_refresh_cookie(app: &App, response: &mut Response, token: Option<&str>) {
+    let name = &app.config.http.refresh_cookie;
+    let max_age = match token {
+        Some(_) => app.tokens.keys().settings().refresh_ttl.as_secs(),
+        None => 0,
+    };
+    let secure = if app.cookie_secure() { "; Secure" } else { "" };
+    let cookie = format!(
+        "{name}={}; HttpOnly{secure}; SameSite=Strict; Path=/api/auth/; Max-Age={max_age}",
+        token.unwrap_or("")
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
+
+/// `{}`.
+pub fn empty_object() -> Response {
+    json(StatusCode::OK, &serde_json::json!({}))
+}
