@@ -10,6 +10,8 @@
 // Each test binary uses only some of the helpers.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod server;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

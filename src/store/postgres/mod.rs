@@ -36,7 +36,23 @@ const MIGRATION_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtext('authd_migrate:' || current_schema()))";
 
 pub struct PostgresStore {
-    pool: Pool<Manager>,
+    /// Always `Some` until dropped (see `Drop`).
+    pool: Option<Pool<Manager>>,
+}
+
+/// The sync `postgres` client closes its connection by blocking on its own
+/// runtime, which panics on an async worker thread. The last handle to the
+/// store can be dropped there (a server shutting down), so the pool is
+/// released on a thread of its own in that case.
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("authd-pg-close".into())
+                .spawn(move || drop(pool));
+        }
+    }
 }
 
 impl PostgresStore {
@@ -61,11 +77,13 @@ impl PostgresStore {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(Manager::new(pg_config, NoTls))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool: Some(pool) })
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool
+            .as_ref()
+            .expect("the pool lives until the store is dropped")
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }

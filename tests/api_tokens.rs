@@ -1,0 +1,446 @@
+//! Refresh rotation, reuse detection, verify, logout scopes and forged
+//! tokens over real HTTP, on SQLite and (in CI) Postgres.
+
+mod common;
+
+use std::time::Duration;
+
+use authd::auth::jwt::{JwtKeys, SigningKey, TokenSettings, TokenType};
+use authd::domain::UserId;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use common::server::{access, http_suite, refresh, Reply, TestServer, TEST_SECRET};
+use common::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+http_suite!(
+    refresh_rotates_and_the_old_token_is_refused,
+    thirty_two_concurrent_refreshes_give_one_200,
+    reuse_after_the_grace_revokes_the_session,
+    the_refresh_cookie_works_and_the_body_wins,
+    verify_accepts_live_tokens_only,
+    logout_scopes_reach_access_tokens_at_once,
+    forged_and_misused_tokens_are_refused,
+);
+
+async fn refresh_rotates_and_the_old_token_is_refused(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    let login = server.login("ada@example.com").await;
+    let rotated = server
+        .post(
+            "/api/auth/token/refresh/",
+            json!({"refresh": refresh(&login)}),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    assert_ne!(refresh(&rotated.body), refresh(&login));
+    assert!(rotated.body.get("user").is_none());
+    assert_eq!(rotated.body["token_type"], "Bearer");
+    assert!(rotated
+        .header("set-cookie")
+        .unwrap()
+        .starts_with(&format!("authd_refresh={}", refresh(&rotated.body))));
+    assert_eq!(
+        server
+            .get("/api/auth/me/", &access(&rotated.body))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let reused = server
+        .post(
+            "/api/auth/token/refresh",
+            json!({"refresh": refresh(&login)}),
+        )
+        .await;
+    reused.assert_problem(401, "token_not_valid");
+    let next = server
+        .post(
+            "/api/auth/token/refresh/",
+            json!({"refresh": refresh(&rotated.body)}),
+        )
+        .await;
+    assert_eq!(
+        next.status,
+        StatusCode::OK,
+        "within the grace a reuse only refuses: the session lives on"
+    );
+    let access_as_refresh = server
+        .post(
+            "/api/auth/token/refresh/",
+            json!({"refresh": access(&login)}),
+        )
+        .await;
+    access_as_refresh.assert_problem(401, "token_not_valid");
+    server
+        .post("/api/auth/token/refresh/", json!({}))
+        .await
+        .assert_problem(400, "validation_error");
+}
+
+async fn thirty_two_concurrent_refreshes_give_one_200(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    let token = refresh(&server.login("ada@example.com").await);
+    let attempts: Vec<_> = (0..32)
+        .map(|_| {
+            let request = server
+                .client
+                .post(server.url("/api/auth/token/refresh/"))
+                .json(&json!({"refresh": token}));
+            tokio::spawn(async move { Reply::from(request.send().await.unwrap()).await })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for attempt in attempts {
+        replies.push(attempt.await.unwrap());
+    }
+    let ok = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for reply in replies.iter().filter(|r| r.status != StatusCode::OK) {
+        reply.assert_problem(401, "token_not_valid");
+    }
+    let winner = replies.iter().find(|r| r.status == StatusCode::OK).unwrap();
+    assert_eq!(
+        server
+            .get("/api/auth/me/", &access(&winner.body))
+            .await
+            .status,
+        StatusCode::OK,
+        "the session survives a race"
+    );
+}
+
+async fn reuse_after_the_grace_revokes_the_session(db: &TestDb) {
+    let server = TestServer::start(db, |c| {
+        c.jwt.refresh_reuse_grace = authd::config::Duration::millis(200)
+    })
+    .await;
+    server.register("ada@example.com").await;
+    let login = server.login("ada@example.com").await;
+    let other_session = server.login("ada@example.com").await;
+    let rotated = server
+        .post(
+            "/api/auth/token/refresh/",
+            json!({"refresh": refresh(&login)}),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    server
+        .post(
+            "/api/auth/token/refresh/",
+            json!({"refresh": refresh(&login)}),
+        )
+        .await
+        .assert_problem(401, "token_not_valid");
+    server
+        .get("/api/auth/me/", &access(&rotated.body))
+        .await
+        .assert_problem(401, "token_not_valid");
+    server
+        .get("/api/auth/me/", &access(&login))
+        .await
+        .assert_problem(401, "token_not_valid");
+    server
+        .post(
+            "/api/auth/token/refresh/",
+            json!({"refresh": refresh(&rotated.body)}),
+        )
+        .await
+        .assert_problem(401, "token_not_valid");
+    assert_eq!(
+        server
+            .get("/api/auth/me/", &access(&other_session))
+            .await
+            .status,
+        StatusCode::OK,
+        "other logins live on"
+    );
+}
+
+async fn the_refresh_cookie_works_and_the_body_wins(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    let first = server.login("ada@example.com").await;
+    let second = server.login("ada@example.com").await;
+    let cookie = format!("authd_refresh={}", refresh(&first));
+    let by_cookie = server
+        .client
+        .post(server.url("/api/auth/token/refresh/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        by_cookie.status(),
+        StatusCode::OK,
+        "an empty body with the cookie is enough"
+    );
+
+    let body_wins = server
+        .client
+        .post(server.url("/api/auth/token/refresh/"))
+        .header("cookie", &cookie)
+        .json(&json!({"refresh": refresh(&second)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body_wins.status(),
+        StatusCode::OK,
+        "the body's token (second) was used, not the spent cookie"
+    );
+
+    let logout = server
+        .client
+        .post(server.url("/api/auth/logout/"))
+        .header(
+            "cookie",
+            format!(
+                "authd_refresh={}",
+                refresh(&server.login("ada@example.com").await)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    let cleared = logout.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cleared.starts_with("authd_refresh=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+}
+
+async fn verify_accepts_live_tokens_only(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    let login = server.login("ada@example.com").await;
+    for token in [access(&login), refresh(&login)] {
+        let reply = server
+            .post("/api/auth/token/verify/", json!({"token": token}))
+            .await;
+        assert_eq!(
+            (reply.status, reply.body.clone()),
+            (StatusCode::OK, json!({}))
+        );
+    }
+    server
+        .post("/api/auth/logout/", json!({"refresh": refresh(&login)}))
+        .await;
+    for token in [access(&login), refresh(&login)] {
+        server
+            .post("/api/auth/token/verify/", json!({"token": token}))
+            .await
+            .assert_problem(401, "token_not_valid");
+    }
+    server
+        .post("/api/auth/token/verify/", json!({"token": "garbage"}))
+        .await
+        .assert_problem(401, "token_not_valid");
+    server
+        .post("/api/auth/token/verify/", json!({}))
+        .await
+        .assert_problem(400, "validation_error");
+}
+
+async fn logout_scopes_reach_access_tokens_at_once(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    let me = |body: &serde_json::Value| {
+        let token = access(body);
+        let server = &server;
+        async move { server.get("/api/auth/me/", &token).await.status }
+    };
+    let [a, b, c] = [
+        server.login("ada@example.com").await,
+        server.login("ada@example.com").await,
+        server.login("ada@example.com").await,
+    ];
+
+    let local = server
+        .post(
+            "/api/auth/token/blacklist/",
+            json!({"refresh": refresh(&a)}),
+        )
+        .await;
+    assert_eq!(
+        (local.status, local.body.clone()),
+        (StatusCode::OK, json!({}))
+    );
+    assert_eq!(
+        me(&a).await,
+        StatusCode::UNAUTHORIZED,
+        "the logged-out session's access token fails at once"
+    );
+    assert_eq!(
+        (me(&b).await, me(&c).await),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let again = server
+        .post("/api/auth/logout/", json!({"refresh": refresh(&a)}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "logout is idempotent");
+
+    let others = server
+        .post(
+            "/api/auth/logout/",
+            json!({"refresh": refresh(&b), "scope": "others"}),
+        )
+        .await;
+    assert_eq!(others.status, StatusCode::OK);
+    assert!(
+        others.header("set-cookie").is_none(),
+        "the caller keeps its cookie"
+    );
+    assert_eq!(
+        (me(&b).await, me(&c).await),
+        (StatusCode::OK, StatusCode::UNAUTHORIZED)
+    );
+
+    let d = server.login("ada@example.com").await;
+    server
+        .post(
+            "/api/auth/logout/",
+            json!({"refresh": refresh(&d), "scope": "global"}),
+        )
+        .await;
+    assert_eq!(
+        (me(&b).await, me(&d).await),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+
+    let bad_scope = server
+        .post(
+            "/api/auth/logout/",
+            json!({"refresh": refresh(&d), "scope": "everything"}),
+        )
+        .await;
+    bad_scope.assert_problem(400, "validation_error");
+    assert!(bad_scope.body["errors"]["scope"].is_array());
+    server
+        .post("/api/auth/logout/", json!({"refresh": "forged"}))
+        .await
+        .assert_problem(401, "token_not_valid");
+}
+
+fn keys(id: &str, secret: &str) -> JwtKeys {
+    let settings = TokenSettings {
+        access_ttl: Duration::from_secs(3600),
+        refresh_ttl: Duration::from_secs(86_400),
+        issuer: "authd".into(),
+        audience: None,
+        leeway: Duration::ZERO,
+    };
+    JwtKeys::new(
+        &[SigningKey {
+            id: id.into(),
+            secret: secret.as_bytes().to_vec(),
+        }],
+        settings,
+    )
+}
+
+async fn forged_and_misused_tokens_are_refused(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    let real = access(&server.login("ada@example.com").await);
+    let sid = {
+        let claims = real.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+        claims["sid"].as_str().unwrap().to_string()
+    };
+    let user = UserId::new(1).unwrap();
+    let now = authd::domain::now();
+    let (header, rest) = real.split_once('.').unwrap();
+    let payload = rest.split('.').next().unwrap();
+    let mut tampered_claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    tampered_claims["exp"] = json!(tampered_claims["exp"].as_i64().unwrap() + 86_400);
+    let forged = [
+        (
+            "alg none",
+            format!(
+                "{}.{payload}.",
+                URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"default"}"#)
+            ),
+        ),
+        (
+            "another key",
+            keys("default", "an-attacker-chosen-secret-of-32-bytes")
+                .issue(TokenType::Access, user, &sid, now)
+                .token,
+        ),
+        (
+            "unknown kid",
+            keys("k-elsewhere", TEST_SECRET)
+                .issue(TokenType::Access, user, &sid, now)
+                .token,
+        ),
+        (
+            "expired",
+            keys("default", TEST_SECRET)
+                .issue(
+                    TokenType::Access,
+                    user,
+                    &sid,
+                    now - chrono::Duration::hours(2),
+                )
+                .token,
+        ),
+        (
+            "tampered",
+            format!(
+                "{header}.{}.{}",
+                URL_SAFE_NO_PAD.encode(tampered_claims.to_string()),
+                real.rsplit('.').next().unwrap()
+            ),
+        ),
+        (
+            "9 KiB",
+            format!(
+                "{header}.{}.{}",
+                URL_SAFE_NO_PAD.encode("x".repeat(9 * 1024)),
+                "sig"
+            ),
+        ),
+        (
+            "refresh as bearer",
+            keys("default", TEST_SECRET)
+                .issue(TokenType::Refresh, user, &sid, now)
+                .token,
+        ),
+    ];
+    let genuine = keys("default", TEST_SECRET)
+        .issue(TokenType::Access, user, &sid, now)
+        .token;
+    assert_eq!(
+        server.get("/api/auth/me/", &genuine).await.status,
+        StatusCode::OK,
+        "the forging kit itself is sound"
+    );
+    for (what, token) in forged {
+        let me = server
+            .call(Method::GET, "/api/auth/me/", Some(&token), None)
+            .await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(me.body["code"], "token_not_valid", "{what}");
+        let verify = server
+            .post("/api/auth/token/verify/", json!({"token": token}))
+            .await;
+        assert_eq!(verify.status, StatusCode::UNAUTHORIZED, "{what}");
+    }
+}
