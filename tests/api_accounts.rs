@@ -16,6 +16,7 @@ http_suite!(
     me_reads_and_patches_the_caller,
     password_change_cuts_off_every_other_token,
     password_change_refuses_a_wrong_old_or_weak_new_password,
+    login_upgrades_a_hash_made_with_old_parameters,
 );
 
 async fn register_returns_the_user_object_and_refuses_duplicates(db: &TestDb) {
@@ -331,4 +332,31 @@ async fn password_change_refuses_a_wrong_old_or_weak_new_password(db: &TestDb) {
         StatusCode::OK,
         "nothing changed"
     );
+}
+
+async fn login_upgrades_a_hash_made_with_old_parameters(db: &TestDb) {
+    let stored_hash = || {
+        blocking(|| {
+            let email = authd::domain::Email::parse("ada@example.com").unwrap();
+            db.store()
+                .find_credentials(&email)
+                .unwrap()
+                .unwrap()
+                .1
+                .as_str()
+                .to_string()
+        })
+    };
+    let old = TestServer::start(db, |_| {}).await;
+    old.register("ada@example.com").await;
+    drop(old);
+    assert!(stored_hash().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+
+    let upgraded = TestServer::start(db, |c| c.password.memory_kib = 2048).await;
+    upgraded.login("ada@example.com").await;
+    assert!(
+        stored_hash().starts_with("$argon2id$v=19$m=2048,t=1,p=1$"),
+        "rehashed with the new parameters"
+    );
+    upgraded.login("ada@example.com").await;
 }
