@@ -164,18 +164,19 @@ fn revoke_all(
     id: UserId,
     at: Timestamp,
     reason: &str,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
-        &[&at, &reason, &id.get()],
-    )
-    .map_err(db_error)?;
+) -> Result<u64, StoreError> {
+    let sessions = tx
+        .execute(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+            &[&at, &reason, &id.get()],
+        )
+        .map_err(db_error)?;
     tx.execute(
         "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
         &[&at, &reason, &id.get()],
     )
     .map_err(db_error)?;
-    Ok(())
+    Ok(sessions)
 }
 
 fn not_found(id: UserId) -> StoreError {

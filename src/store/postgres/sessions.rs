@@ -5,7 +5,7 @@
 
 use postgres::Transaction;
 
-use super::{db_error, user_from_row, PostgresStore, USER_COLUMNS};
+use super::{db_error, revoke_all, user_from_row, PostgresStore, USER_COLUMNS};
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
@@ -114,17 +114,7 @@ impl SessionStore for PostgresStore {
                 count
             }
             RevokeScope::AllSessions(user_id) => {
-                let count = tx
-                    .execute(
-                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
-                        &[&at, &why, &user_id.get()],
-                    )
-                    .map_err(db_error)?;
-                tx.execute(
-                    "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
-                    &[&at, &why, &user_id.get()],
-                )
-                .map_err(db_error)?;
+                let count = revoke_all(&mut tx, *user_id, at, why)?;
                 tx.execute(
                     "UPDATE users SET tokens_valid_after = GREATEST(tokens_valid_after, $1) WHERE id = $2",
                     &[&at, &user_id.get()],

@@ -124,14 +124,15 @@ fn read_applied(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<AppliedMigr
     rows.collect()
 }
 
-/// Revokes every live session and refresh token of a user.
+/// Revokes every live session and refresh token of a user; returns how
+/// many sessions were live.
 fn revoke_all(
     tx: &rusqlite::Transaction<'_>,
     id: UserId,
     at: i64,
     reason: &str,
-) -> rusqlite::Result<()> {
-    tx.execute(
+) -> rusqlite::Result<usize> {
+    let sessions = tx.execute(
         "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
         params![at, reason, id.get()],
     )?;
@@ -139,7 +140,7 @@ fn revoke_all(
         "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
         params![at, reason, id.get()],
     )?;
-    Ok(())
+    Ok(sessions)
 }
 
 fn not_found(id: UserId) -> StoreError {

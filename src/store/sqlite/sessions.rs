@@ -4,7 +4,7 @@
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{db_error, to_micros, user_from_row, SqliteStore, USER_COLUMNS};
+use super::{db_error, revoke_all, to_micros, user_from_row, SqliteStore, USER_COLUMNS};
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
@@ -116,24 +116,13 @@ impl SessionStore for SqliteStore {
                     Ok(count)
                 })
             }
-            RevokeScope::AllSessions(user_id) => {
-                let sessions = tx.execute(
-                    "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
-                    params![at, why, user_id.get()],
-                );
-                sessions.and_then(|count| {
-                    tx.execute(
-                        "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2
-                         WHERE user_id = ?3 AND revoked_at IS NULL",
-                        params![at, why, user_id.get()],
-                    )?;
-                    tx.execute(
-                        "UPDATE users SET tokens_valid_after = max(tokens_valid_after, ?1) WHERE id = ?2",
-                        params![at, user_id.get()],
-                    )?;
-                    Ok(count)
-                })
-            }
+            RevokeScope::AllSessions(user_id) => revoke_all(&tx, *user_id, at, why).and_then(|count| {
+                tx.execute(
+                    "UPDATE users SET tokens_valid_after = max(tokens_valid_after, ?1) WHERE id = ?2",
+                    params![at, user_id.get()],
+                )?;
+                Ok(count)
+            }),
         }
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
