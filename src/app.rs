@@ -1,6 +1,7 @@
 //! `App`: the shared state of a running server, one cheap-to-clone handle
 //! around an `Arc`. It holds the configuration and the token service (which
-//! owns the store pool, the signing keys and the hashing pool). Nothing in it
+//! owns the store pool, the signing keys and the hashing pool), the
+//! throttle and the Redis connection. Nothing in it
 //! is behind a lock: the pools are the synchronization, each bounded by
 //! config (`database.pool_size`, `password.hash_workers` + `hash_queue`).
 
@@ -12,7 +13,9 @@ use crate::auth::tokens::TokenService;
 use crate::auth::HashingPool;
 use crate::auth::PasswordHasher;
 use crate::config::Config;
+use crate::kv::Kv;
 use crate::store::{self, StoreError};
+use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct App(Arc<AppState>);
@@ -20,6 +23,9 @@ pub struct App(Arc<AppState>);
 pub struct AppState {
     pub config: Config,
     pub tokens: TokenService,
+    pub throttle: Throttle,
+    /// The shared Redis, when `redis.url` is set.
+    pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
     pub development: bool,
 }
@@ -39,11 +45,14 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hashing(#[from] crate::auth::HashingError),
+    #[error("invalid Redis configuration: {0}")]
+    Redis(#[from] crate::kv::KvError),
 }
 
 impl App {
     /// Opens the store (migrating it when `database.auto_migrate` says so),
-    /// resolves the signing keys and starts the hashing pool. Blocking.
+    /// resolves the signing keys, starts the hashing pool and (lazily) the
+    /// Redis connection. Blocking; must run within a tokio runtime context.
     pub fn build(config: Config, development: bool) -> Result<(App, KeySource), StartupError> {
         let (signing_keys, key_source) = keys::signing_keys(&config, development)?;
         let store = store::open_current(&config)?;
@@ -70,14 +79,16 @@ impl App {
             pool,
             *jwt.refresh_reuse_grace,
         );
-        Ok((
-            App(Arc::new(AppState {
-                config,
-                tokens,
-                development,
-            })),
-            key_source,
-        ))
+        let kv = Kv::connect_lazy(&config.redis)?;
+        let throttle = Throttle::new(&config.throttle, kv.clone());
+        let state = AppState {
+            config,
+            tokens,
+            throttle,
+            kv,
+            development,
+        };
+        Ok((App(Arc::new(state)), key_source))
     }
 
     /// Whether the refresh cookie carries `Secure`.

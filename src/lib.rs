@@ -13,4 +13,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod kv;
 pub mod store;
+pub mod throttle;

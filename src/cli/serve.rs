@@ -45,6 +45,8 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
         .thread_name("authd")
         .max_blocking_threads(blocking_threads)
         .build()?;
+    // The Redis connection manager spawns its tasks on this runtime.
+    let _runtime = runtime.enter();
     let (app, keys) = App::build(config, context.development)?;
     announce(&app, &keys);
     runtime.block_on(async {

@@ -29,6 +29,8 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed(&'static [Method]),
     DisallowedHost,
+    /// A throttle rule is exhausted; one more request passes in N seconds.
+    Throttled(u64),
     /// A store or pool the request needs is down or full; retry after N seconds.
     Unavailable {
         detail: &'static str,
@@ -66,6 +68,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::DisallowedHost => "disallowed_host",
+            ApiError::Throttled(_) => "throttled",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal => "internal_error",
         }
@@ -111,6 +115,9 @@ impl ApiError {
             ApiError::TokenNotValid => "Token is invalid or expired".into(),
             ApiError::EmailTaken => "A user with this email already exists.".into(),
             ApiError::NotFound => "Not found.".into(),
+            ApiError::Throttled(seconds) => {
+                format!("Request was throttled. Expected available in {seconds} seconds.")
+            }
             ApiError::MethodNotAllowed(_) => "Method not allowed.".into(),
             ApiError::DisallowedHost => "The Host header is not one this server answers to.".into(),
             ApiError::Unavailable { detail, .. } => (*detail).into(),
@@ -153,6 +160,9 @@ impl ApiError {
             }
             ApiError::Unavailable { retry_after, .. } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Throttled(seconds) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*seconds));
             }
             // The rest of the body was not read: the connection cannot be reused.
             ApiError::PayloadTooLarge(_) => {

@@ -117,6 +117,14 @@ impl Fields {
         Some(value)
     }
 
+    /// A string field's value without taking it (wrong types read as absent).
+    pub fn peek_string(&self, name: &str) -> Option<String> {
+        self.map
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
     /// An optional string: absent or null is `None`.
     pub fn optional_string(&mut self, name: &str) -> Option<String> {
         self.raw_string(name, false)

@@ -58,6 +58,16 @@ impl TestServer {
         let mut config = db.config();
         config.secret_key = Secret::new(TEST_SECRET);
         config.database.auto_migrate = Some(true);
+        // Suites about other things log in more than 5 times a minute;
+        // throttling suites set the rates they test.
+        let generous: authd::domain::Rate = "10000/minute".parse().unwrap();
+        let rates = &mut config.throttle.rates;
+        (
+            rates.login,
+            rates.password_reset,
+            rates.registration,
+            rates.password_reset_completion,
+        ) = (generous, generous, generous, generous);
         tweak(&mut config);
         Self::start_with(config).await
     }

@@ -20,16 +20,29 @@ use super::request::{cookie, Fields};
 use super::response::Response;
 use super::router::Route;
 use crate::app::App;
+use crate::throttle::{Identity, Scope};
 
 pub async fn handle(
     app: &App,
     route: Route,
     request: Request<Incoming>,
-    _info: RequestInfo,
+    info: RequestInfo,
 ) -> Result<Response, ApiError> {
     match route {
-        Route::Register => register::post(app, request).await,
-        Route::Login => login::post(app, request).await,
+        Route::Register => {
+            let identity = Identity {
+                ip: info.client_ip,
+                email: None,
+            };
+            throttled(
+                app,
+                Scope::Registration,
+                &identity,
+                register::post(app, request),
+            )
+            .await
+        }
+        Route::Login => login::post(app, request, info).await,
         Route::Refresh => refresh::post(app, request).await,
         Route::Verify => verify::post(app, request).await,
         Route::Logout => logout::post(app, request).await,
@@ -70,4 +83,33 @@ async fn refresh_token(
         }
     };
     Ok((token, fields))
+}
+
+/// Runs `work` under `scope`'s throttle: a refused request gets 429 before
+/// any work is done (no SQL, no hashing), and every answer, success or
+/// error, carries the rate-limit headers.
+async fn throttled(
+    app: &App,
+    scope: Scope,
+    identity: &Identity,
+    work: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    let decision =
+        app.throttle
+            .check(scope, identity)
+            .await
+            .map_err(|_| ApiError::Unavailable {
+                detail: "Throttling is unavailable; retry later.",
+                retry_after: 5,
+            })?;
+    let Some(decision) = decision else {
+        return work.await;
+    };
+    let mut response = if decision.allowed() {
+        work.await.unwrap_or_else(ApiError::into_response)
+    } else {
+        ApiError::Throttled(decision.retry_after()).into_response()
+    };
+    decision.write_headers(response.headers_mut());
+    Ok(response)
 }

@@ -1,4 +1,5 @@
 //! `POST /api/auth/register/`: create an account; 201 with the user object.
+//! Throttled per client IP (scope `registration`) before the body is read.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};

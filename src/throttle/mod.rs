@@ -1,0 +1,184 @@
+//! Throttling: sliding windows per scope and identity, on Redis when one is
+//! configured (exact across instances) and in process otherwise.
+//!
+//! When Redis fails, `throttle.on_redis_error` decides: `memory` counts in
+//! process (per instance), `allow` lets requests through, `deny` answers
+//! 503. The outage is logged once when it starts and once when it ends, not
+//! per request. While Redis is down, one request a second probes it (the
+//! others take the fallback at once instead of waiting for a timeout), so
+//! the service returns to Redis by itself, without a restart.
+
+mod decision;
+mod memory;
+mod redis_limiter;
+mod scope;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub use decision::{Decision, Window};
+pub use memory::MemoryLimiter;
+pub use redis_limiter::RedisLimiter;
+pub use scope::{email_hash, window_key, Identity, Scope};
+
+use crate::config::{ThrottleConfig, ThrottleFallback, ThrottleRates};
+use crate::kv::{Kv, KvError};
+
+/// How often a down Redis is tried again.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Throttling could not decide and the configuration says to refuse (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("throttling is unavailable (Redis is down and throttle.on_redis_error = \"deny\")")]
+pub struct ThrottleUnavailable;
+
+/// Redis as the throttle sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisState {
+    Disabled,
+    Up,
+    Down,
+}
+
+pub struct Throttle {
+    rates: ThrottleRates,
+    fallback: ThrottleFallback,
+    redis: Option<RedisLimiter>,
+    memory: MemoryLimiter,
+    health: Health,
+}
+
+/// The outage state: whether Redis is down, and when to probe it next.
+struct Health {
+    started: Instant,
+    down: AtomicBool,
+    /// Milliseconds since `started` at which the next probe may run.
+    next_probe_ms: AtomicU64,
+    /// Failed Redis operations, for metrics.
+    errors: AtomicU64,
+}
+
+impl Throttle {
+    pub fn new(config: &ThrottleConfig, kv: Option<Kv>) -> Throttle {
+        Throttle {
+            rates: config.rates.clone(),
+            fallback: config.on_redis_error,
+            redis: kv.map(RedisLimiter::new),
+            memory: MemoryLimiter::default(),
+            health: Health {
+                started: Instant::now(),
+                down: AtomicBool::new(false),
+                next_probe_ms: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+            },
+        }
+    }
+
+    /// Decides one request of `scope` by `identity`. `Ok(None)` means no
+    /// decision was made and the request may pass (Redis down, fallback `allow`).
+    pub async fn check(
+        &self,
+        scope: Scope,
+        identity: &Identity,
+    ) -> Result<Option<Decision>, ThrottleUnavailable> {
+        let rate = scope.rate(&self.rates);
+        let key = window_key(scope, identity);
+        let decide = |outcome| Decision {
+            scope,
+            limit: rate.count,
+            window: rate.window,
+            outcome,
+        };
+        if let Some(redis) = &self.redis {
+            if self.health.should_try() {
+                match redis.check(&key, rate.count, rate.window).await {
+                    Ok(outcome) => {
+                        self.health.succeeded();
+                        return Ok(Some(decide(outcome)));
+                    }
+                    Err(error) => self.health.failed(&error, self.fallback),
+                }
+            }
+            return match self.fallback {
+                ThrottleFallback::Memory => Ok(Some(decide(self.memory.check(
+                    &key,
+                    rate.count,
+                    rate.window,
+                    Instant::now(),
+                )))),
+                ThrottleFallback::Allow => Ok(None),
+                ThrottleFallback::Deny => Err(ThrottleUnavailable),
+            };
+        }
+        Ok(Some(decide(self.memory.check(
+            &key,
+            rate.count,
+            rate.window,
+            Instant::now(),
+        ))))
+    }
+
+    pub fn redis_state(&self) -> RedisState {
+        match (&self.redis, self.health.down.load(Ordering::Relaxed)) {
+            (None, _) => RedisState::Disabled,
+            (Some(_), false) => RedisState::Up,
+            (Some(_), true) => RedisState::Down,
+        }
+    }
+
+    pub fn fallback(&self) -> ThrottleFallback {
+        self.fallback
+    }
+
+    /// Failed Redis operations since start.
+    pub fn redis_errors(&self) -> u64 {
+        self.health.errors.load(Ordering::Relaxed)
+    }
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Up: always. Down: one caller per probe interval claims the probe.
+    fn should_try(&self) -> bool {
+        if !self.down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = self.now_ms();
+        let next = self.next_probe_ms.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_probe_ms
+                .compare_exchange(
+                    next,
+                    now + PROBE_INTERVAL.as_millis() as u64,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    fn failed(&self, error: &KvError, fallback: ThrottleFallback) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.next_probe_ms.store(
+            self.now_ms() + PROBE_INTERVAL.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        if !self.down.swap(true, Ordering::AcqRel) {
+            let fallback = match fallback {
+                ThrottleFallback::Memory => "counting in process on each instance",
+                ThrottleFallback::Allow => "letting requests through unthrottled",
+                ThrottleFallback::Deny => "refusing throttled requests with 503",
+            };
+            tracing::error!(%error, "Redis is unavailable; throttling is {fallback} until it is back");
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!("Redis is back; throttling uses it again");
+        }
+    }
+}
