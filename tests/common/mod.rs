@@ -10,6 +10,7 @@
 // Each test binary uses only some of the helpers.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod redis_server;
 pub mod server;
 
 use std::io::Write;
@@ -52,22 +53,41 @@ pub enum TestDb {
     },
 }
 
-/// The Postgres server to test against, or `None` (after saying so) to skip.
-pub fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("AUTHD_TEST_DATABASE_URL") {
+/// The URL in `variable` for a test that needs that service, or `None`
+/// (after saying so, by name) to skip it; a failure instead when
+/// `AUTHD_TEST_REQUIRE_SERVICES=1`.
+pub fn service_url(variable: &str, test: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("AUTHD_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("{test}: AUTHD_TEST_REQUIRE_SERVICES=1 but AUTHD_TEST_DATABASE_URL is not set")
+            panic!("{test}: AUTHD_TEST_REQUIRE_SERVICES=1 but {variable} is not set")
         }
         _ => {
             // Written to the real stderr, past the harness's capture, so a skip is seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: AUTHD_TEST_DATABASE_URL is not set"
-            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {variable} is not set");
             None
         }
     }
+}
+
+/// The Postgres server to test against, or `None` to skip.
+pub fn postgres_url(test: &str) -> Option<String> {
+    service_url("AUTHD_TEST_DATABASE_URL", test)
+}
+
+/// The shared Redis to test against, or `None` to skip.
+pub fn redis_url(test: &str) -> Option<String> {
+    service_url("AUTHD_TEST_REDIS_URL", test)
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!(
+        "authd_t_{}:",
+        Alphanumeric
+            .sample_string(&mut rand::thread_rng(), 12)
+            .to_lowercase()
+    )
 }
 
 impl TestDb {
