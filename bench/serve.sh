@@ -4,6 +4,8 @@
 # /healthz latency while logins saturate the hashing pool.
 #
 # Usage: bench/serve.sh [SECONDS]   (default 10 s per workload; needs wrk)
+# With REDIS_URL set, the throttled login flood also runs against a second
+# server whose throttle is on that Redis (keys under a throwaway prefix).
 # Every run is bounded: wrk stops after SECONDS, and the server is stopped
 # on exit. Only 127.0.0.1 is targeted.
 set -euo pipefail
@@ -18,13 +20,17 @@ authd="$CARGO_TARGET_DIR/release/authd"
 work="$(mktemp -d)"
 port=18431
 base="http://127.0.0.1:$port"
-cleanup() { [ -n "${server:-}" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() { kill ${server:-} ${throttled_servers:-} 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
+redis_url="${REDIS_URL:-}"
+unset REDIS_URL
 export DATABASE_URL="sqlite://$work/authd.db"
 export SECRET_KEY="bench-signing-secret-of-at-least-32-bytes"
 export AUTHD_LOG__LEVEL=warn
-"$authd" serve --bind "127.0.0.1:$port" 2>"$work/serve.log" &
+# Throttling is measured on its own below; here it must not cap valid logins.
+AUTHD_THROTTLE__RATES__LOGIN=1000000000/minute AUTHD_THROTTLE__RATES__REGISTRATION=1000000000/minute \
+  "$authd" serve --bind "127.0.0.1:$port" 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 1 50); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -61,6 +67,23 @@ flood=$!
 sleep 1
 run "GET /healthz during a login flood" -t1 -c4 -d"$((seconds - 2))s" "$base/healthz"
 wait "$flood"
-printf '%-34s %10s req/s (503 when the queue was full: %s)\n' "  the login flood itself" \
+printf '%-34s %10s req/s (503 when the hashing queue was full: %s)\n' "  the login flood itself" \
   "$(awk '/Requests\/sec/ {print $2}' "$work/flood.txt")" \
   "$(awk '/Non-2xx/ {print $NF}' "$work/flood.txt")"
+
+# A login flood that the throttle refuses (default rates: after 5 requests
+# every answer is 429, decided before any SQL or hashing), on a server
+# throttling in memory and, with REDIS_URL, on one throttling on Redis.
+flood='{"email":"flood@example.com","password":"not the password"}'
+start_throttled() { # port, then extra environment
+  local at="$1"; shift
+  env "$@" "$authd" serve --bind "127.0.0.1:$at" 2>"$work/serve-$at.log" &
+  throttled_servers="${throttled_servers:-} $!"
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$at/healthz" >/dev/null && break; sleep 0.1; done
+}
+start_throttled $((port + 1))
+BODY="$flood" run "POST login flood, 429s (memory)" -t2 -c64 -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$((port + 1))/api/auth/login/"
+if [ -n "$redis_url" ]; then
+  start_throttled $((port + 2)) REDIS_URL="$redis_url" AUTHD_REDIS__KEY_PREFIX="authd_bench_$$:"
+  BODY="$flood" run "POST login flood, 429s (Redis)" -t2 -c64 -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$((port + 2))/api/auth/login/"
+fi

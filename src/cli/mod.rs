@@ -10,6 +10,7 @@ mod migrate;
 mod output;
 mod password_input;
 mod serve;
+mod throttle;
 mod user;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Show or clear throttle windows on the shared Redis.
+    #[command(subcommand)]
+    Throttle(throttle::ThrottleCommand),
 }
 
 /// What every command gets: the loaded configuration and the output format.
@@ -104,5 +108,6 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Migrate(args) => migrate::run(args, context),
         Command::User(command) => user::run(command, context),
         Command::Config(command) => config_cmd::run(command, context),
+        Command::Throttle(command) => throttle::run(command, context),
     }
 }
