@@ -14,6 +14,7 @@ use crate::auth::HashingPool;
 use crate::auth::PasswordHasher;
 use crate::config::Config;
 use crate::kv::Kv;
+use crate::reset::ResetService;
 use crate::store::{self, StoreError};
 use crate::throttle::Throttle;
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub config: Config,
     pub tokens: TokenService,
     pub throttle: Throttle,
+    pub reset: ResetService,
     /// The shared Redis, when `redis.url` is set.
     pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
@@ -47,6 +49,8 @@ pub enum StartupError {
     Hashing(#[from] crate::auth::HashingError),
     #[error("invalid Redis configuration: {0}")]
     Redis(#[from] crate::kv::KvError),
+    #[error(transparent)]
+    Reset(#[from] crate::reset::ResetSetupError),
 }
 
 impl App {
@@ -81,10 +85,12 @@ impl App {
         );
         let kv = Kv::connect_lazy(&config.redis)?;
         let throttle = Throttle::new(&config.throttle, kv.clone());
+        let reset = ResetService::start(&config, Arc::clone(tokens.store()), kv.clone())?;
         let state = AppState {
             config,
             tokens,
             throttle,
+            reset,
             kv,
             development,
         };

@@ -14,5 +14,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod kv;
+pub mod reset;
 pub mod store;
 pub mod throttle;

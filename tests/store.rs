@@ -333,7 +333,12 @@ fn setting_a_password_cuts_off_every_token(db: &TestDb) {
     .unwrap();
     let at = domain::now();
     store
-        .set_password(user.id, &hasher().hash(&password).unwrap(), at)
+        .set_password(
+            user.id,
+            &hasher().hash(&password).unwrap(),
+            at,
+            "password_change",
+        )
         .unwrap();
 
     let (after, hash) = store.find_credentials(&email).unwrap().unwrap();
@@ -351,7 +356,7 @@ fn setting_a_password_cuts_off_every_token(db: &TestDb) {
     assert_eq!(reason, 1);
     let missing = authd::domain::UserId::new(987_654).unwrap();
     assert!(matches!(
-        store.set_password(missing, &PasswordHash::unusable(), at),
+        store.set_password(missing, &PasswordHash::unusable(), at, "password_change"),
         Err(StoreError::UserNotFound(_))
     ));
 }

@@ -317,7 +317,9 @@ fn hash_upgrades_lose_to_password_changes(db: &TestDb) {
     let email = Email::parse("ada@example.com").unwrap();
     let (_, original) = store.find_credentials(&email).unwrap().unwrap();
     let changed = PasswordHash::unusable();
-    store.set_password(ada, &changed, domain::now()).unwrap();
+    store
+        .set_password(ada, &changed, domain::now(), "password_change")
+        .unwrap();
     store
         .upgrade_password_hash(ada, &original, &PasswordHash::unusable())
         .unwrap();

@@ -306,7 +306,7 @@ impl TokenService {
         let hash = self.pool.hash(new).await?;
         let id = user.id;
         blocking(&self.store, move |s| {
-            s.set_password(id, &hash, domain::now())
+            s.set_password(id, &hash, domain::now(), revoked_reason::PASSWORD_CHANGE)
         })
         .await?;
         Ok(self.start_session(user).await?.0)

@@ -236,7 +236,12 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
             let full_name = FullName::parse(&user.full_name)?;
             let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
             let hash = PasswordHasher::new(context.config.hash_params())?.hash(&password)?;
-            store.set_password(user.id, &hash, domain::now())?;
+            store.set_password(
+                user.id,
+                &hash,
+                domain::now(),
+                store::revoked_reason::ADMIN_PASSWORD_SET,
+            )?;
             show(context.output, &find(store, &target)?)
         }
         UserCommand::Delete { target, yes } => {

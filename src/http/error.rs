@@ -31,6 +31,7 @@ pub enum ApiError {
     DisallowedHost,
     /// A throttle rule is exhausted; one more request passes in N seconds.
     Throttled(u64),
+    ResetTokenInvalid,
     /// A store or pool the request needs is down or full; retry after N seconds.
     Unavailable {
         detail: &'static str,
@@ -59,9 +60,10 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::MalformedJson(_) | ApiError::DisallowedHost => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Validation(_)
+            | ApiError::MalformedJson(_)
+            | ApiError::DisallowedHost
+            | ApiError::ResetTokenInvalid => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidCredentials | ApiError::NotAuthenticated | ApiError::TokenNotValid => {
@@ -90,6 +92,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::DisallowedHost => "disallowed_host",
             ApiError::Throttled(_) => "throttled",
+            ApiError::ResetTokenInvalid => "reset_token_invalid",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal => "internal_error",
         }
@@ -115,6 +118,9 @@ impl ApiError {
             ApiError::TokenNotValid => "Token is invalid or expired".into(),
             ApiError::EmailTaken => "A user with this email already exists.".into(),
             ApiError::NotFound => "Not found.".into(),
+            ApiError::ResetTokenInvalid => {
+                "The reset token is invalid, expired or already used.".into()
+            }
             ApiError::Throttled(seconds) => {
                 format!("Request was throttled. Expected available in {seconds} seconds.")
             }
@@ -218,6 +224,18 @@ impl From<AuthError> for ApiError {
                 retry_after: 1,
             },
             AuthError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::reset::ResetError> for ApiError {
+    fn from(error: crate::reset::ResetError) -> ApiError {
+        match error {
+            crate::reset::ResetError::Unavailable => ApiError::Unavailable {
+                detail: "Password reset is unavailable; retry later.",
+                retry_after: 5,
+            },
+            crate::reset::ResetError::Store(error) => error.into(),
         }
     }
 }

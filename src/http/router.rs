@@ -12,6 +12,8 @@ pub enum Route {
     Logout,
     Me,
     PasswordChange,
+    PasswordReset,
+    PasswordResetConfirm,
     Healthz,
     Readyz,
 }
@@ -31,6 +33,11 @@ const TABLE: &[(&str, Route)] = &[
     ("/api/auth/token/blacklist", Route::Logout),
     ("/api/auth/me", Route::Me),
     ("/api/auth/password/change", Route::PasswordChange),
+    ("/api/auth/password/reset", Route::PasswordReset),
+    (
+        "/api/auth/password/reset/confirm",
+        Route::PasswordResetConfirm,
+    ),
     ("/healthz", Route::Healthz),
     ("/readyz", Route::Readyz),
 ];

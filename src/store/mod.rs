@@ -11,6 +11,7 @@
 
 pub mod migrate;
 mod postgres;
+pub mod reset_tokens;
 pub mod sessions;
 mod sqlite;
 
@@ -20,6 +21,7 @@ use crate::auth::PasswordHash;
 use crate::config::Config;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
+pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
     AccessState, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
 };
@@ -69,7 +71,7 @@ pub type StepDecision<'a> =
     dyn FnMut(&[AppliedMigration]) -> Result<Option<Step>, MigrationError> + 'a;
 
 /// The SQL store.
-pub trait Store: SessionStore + Send + Sync {
+pub trait Store: SessionStore + ResetTokenStore + Send + Sync {
     fn backend(&self) -> Backend;
 
     /// One round trip to the database (for `/readyz`).
@@ -105,12 +107,14 @@ pub trait Store: SessionStore + Send + Sync {
     fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError>;
 
     /// Stores a new password hash and, in the same transaction, cuts off
-    /// every token issued before `at`.
+    /// every token issued before `at` (sessions and refresh tokens revoked
+    /// with `reason`).
     fn set_password(
         &self,
         id: UserId,
         hash: &PasswordHash,
         at: Timestamp,
+        reason: &str,
     ) -> Result<(), StoreError>;
 
     /// Deletes an account with its sessions and tokens.

@@ -79,6 +79,8 @@ pub mod reason {
     pub const REUSE_DETECTED: &str = "reuse_detected";
     pub const LOGOUT: &str = "logout";
     pub const PASSWORD_CHANGE: &str = "password_change";
+    pub const PASSWORD_RESET: &str = "password_reset";
+    pub const ADMIN_PASSWORD_SET: &str = "admin_password_set";
     pub const ACCOUNT_DISABLED: &str = "account_disabled";
 }
 

@@ -12,6 +12,7 @@
 
 pub mod redis_server;
 pub mod server;
+pub mod smtp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -58,6 +58,7 @@ impl TestServer {
         let mut config = db.config();
         config.secret_key = Secret::new(TEST_SECRET);
         config.database.auto_migrate = Some(true);
+        config.mail.outbox_dir = db.dir().join("outbox");
         // Suites about other things log in more than 5 times a minute;
         // throttling suites set the rates they test.
         let generous: authd::domain::Rate = "10000/minute".parse().unwrap();

@@ -7,6 +7,7 @@ mod login;
 mod logout;
 mod me;
 mod password_change;
+mod password_reset;
 mod refresh;
 mod register;
 mod verify;
@@ -49,6 +50,20 @@ pub async fn handle(
         Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
         Route::Me => me::get(app, request).await,
         Route::PasswordChange => password_change::post(app, request).await,
+        Route::PasswordReset => password_reset::request(app, request, info).await,
+        Route::PasswordResetConfirm => {
+            let identity = Identity {
+                ip: info.client_ip,
+                email: None,
+            };
+            throttled(
+                app,
+                Scope::PasswordResetCompletion,
+                &identity,
+                password_reset::confirm(app, request),
+            )
+            .await
+        }
         Route::Healthz => Ok(health::healthz()),
         Route::Readyz => health::readyz(app).await,
     }

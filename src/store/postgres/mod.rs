@@ -6,6 +6,7 @@
 //! schema, so instances starting together migrate once. TLS to the database
 //! is not offered yet: use a local socket or a private network.
 
+mod reset_tokens;
 mod sessions;
 
 use postgres::{error::SqlState, NoTls, Row};
@@ -159,6 +160,8 @@ fn read_applied(
         .collect()
 }
 
+/// Revokes every live session and refresh token of a user; returns how
+/// many sessions were live.
 fn revoke_all(
     tx: &mut postgres::Transaction<'_>,
     id: UserId,
@@ -177,6 +180,28 @@ fn revoke_all(
     )
     .map_err(db_error)?;
     Ok(sessions)
+}
+
+/// Sets the hash, moves `tokens_valid_after` and revokes every session and
+/// refresh token; false when the user does not exist.
+fn replace_password(
+    tx: &mut postgres::Transaction<'_>,
+    id: UserId,
+    hash: &PasswordHash,
+    at: Timestamp,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE users SET password_hash = $1, tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $3",
+            &[&hash.as_str(), &at, &id.get()],
+        )
+        .map_err(db_error)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    revoke_all(tx, id, at, reason)?;
+    Ok(true)
 }
 
 fn not_found(id: UserId) -> StoreError {
@@ -399,19 +424,13 @@ impl Store for PostgresStore {
         id: UserId,
         hash: &PasswordHash,
         at: Timestamp,
+        reason: &str,
     ) -> Result<(), StoreError> {
         let mut client = self.conn()?;
         let mut tx = client.transaction().map_err(db_error)?;
-        let changed = tx
-            .execute(
-                "UPDATE users SET password_hash = $1, tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $3",
-                &[&hash.as_str(), &at, &id.get()],
-            )
-            .map_err(db_error)?;
-        if changed == 0 {
+        if !replace_password(&mut tx, id, hash, at, reason)? {
             return Err(not_found(id));
         }
-        revoke_all(&mut tx, id, at, revoked_reason::PASSWORD_CHANGE)?;
         tx.commit().map_err(db_error)
     }
 

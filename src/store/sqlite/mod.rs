@@ -6,6 +6,7 @@
 //! the lock instead of failing. Times are stored as INTEGER microseconds
 //! since the epoch.
 
+mod reset_tokens;
 mod sessions;
 
 use std::{path::PathBuf, time::Duration};
@@ -141,6 +142,26 @@ fn revoke_all(
         params![at, reason, id.get()],
     )?;
     Ok(sessions)
+}
+
+/// Sets the hash, moves `tokens_valid_after` and revokes every session and
+/// refresh token; false when the user does not exist.
+fn replace_password(
+    tx: &rusqlite::Transaction<'_>,
+    id: UserId,
+    hash: &PasswordHash,
+    at: i64,
+    reason: &str,
+) -> rusqlite::Result<bool> {
+    let changed = tx.execute(
+        "UPDATE users SET password_hash = ?1, tokens_valid_after = max(tokens_valid_after, ?2) WHERE id = ?3",
+        params![hash.as_str(), at, id.get()],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    revoke_all(tx, id, at, reason)?;
+    Ok(true)
 }
 
 fn not_found(id: UserId) -> StoreError {
@@ -342,22 +363,15 @@ impl Store for SqliteStore {
         id: UserId,
         hash: &PasswordHash,
         at: Timestamp,
+        reason: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        let at = to_micros(at);
-        let changed = tx
-            .execute(
-                "UPDATE users SET password_hash = ?1, tokens_valid_after = max(tokens_valid_after, ?2) WHERE id = ?3",
-                params![hash.as_str(), at, id.get()],
-            )
-            .map_err(db_error)?;
-        if changed == 0 {
+        if !replace_password(&tx, id, hash, to_micros(at), reason).map_err(db_error)? {
             return Err(not_found(id));
         }
-        revoke_all(&tx, id, at, revoked_reason::PASSWORD_CHANGE).map_err(db_error)?;
         tx.commit().map_err(db_error)
     }
 

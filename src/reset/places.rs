@@ -1,0 +1,182 @@
+//! Where reset tokens live. With `reset.store = "redis"`, a token is a key
+//! `{prefix}password_reset:{sha256 of the token}` holding the account's
+//! email, expiring after `reset.token_ttl`; consuming it is one GETDEL, so
+//! of concurrent confirms exactly one gets the email. With `"database"` (or
+//! while Redis is down and `reset.on_redis_error = "database"`) it is a row
+//! of `password_reset_tokens`. A confirm looks in Redis and then in the
+//! database, so tokens issued to either place during an outage stay valid.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::token::ResetToken;
+use crate::auth::tokens::blocking;
+use crate::auth::PasswordHash;
+use crate::config::{ResetFallback, ResetStore};
+use crate::domain::{self, Email, User, UserRef};
+use crate::kv::Kv;
+use crate::store::{revoked_reason, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error(
+        "reset tokens are unavailable (Redis is down and reset.on_redis_error = \"unavailable\")"
+    )]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a live token was found, so it is consumed in the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Redis,
+    Database,
+}
+
+pub struct TokenPlaces {
+    pub(super) kv: Option<Kv>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) ttl: Duration,
+    pub(super) primary: ResetStore,
+    pub(super) fallback: ResetFallback,
+}
+
+impl TokenPlaces {
+    fn key(kv: &Kv, token: &ResetToken) -> String {
+        kv.key(&format!("password_reset:{}", token.digest()))
+    }
+
+    /// Stores a fresh token for `user` and returns it.
+    pub async fn issue(&self, user: &User) -> Result<ResetToken, ResetError> {
+        let token = ResetToken::generate();
+        if let (ResetStore::Redis, Some(kv)) = (self.primary, &self.kv) {
+            let key = Self::key(kv, &token);
+            let (email, ttl) = (user.email.clone(), self.ttl.as_secs().max(1));
+            let stored = kv
+                .run(|mut c| async move {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&email)
+                        .arg("EX")
+                        .arg(ttl)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await;
+            match stored {
+                Ok(()) => return Ok(token),
+                Err(error) if self.fallback == ResetFallback::Database => {
+                    tracing::warn!(%error, "Redis is unavailable; the reset token goes to the database");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Redis is unavailable; no reset token can be issued");
+                    return Err(ResetError::Unavailable);
+                }
+            }
+        }
+        let (digest, id) = (token.digest(), user.id);
+        let expires =
+            domain::now() + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
+        blocking(&self.store, move |s| {
+            s.insert_reset_token(&digest, id, expires)
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// The active user a live token belongs to, and where it lives.
+    pub async fn find(&self, token: &ResetToken) -> Result<Option<(User, Place)>, ResetError> {
+        if let Some(kv) = &self.kv {
+            let key = Self::key(kv, token);
+            match kv
+                .run(|mut c| async move {
+                    redis::cmd("GET")
+                        .arg(&key)
+                        .query_async::<Option<String>>(&mut c)
+                        .await
+                })
+                .await
+            {
+                Ok(Some(email)) => {
+                    return Ok(self
+                        .active_user_by_email(&email)
+                        .await?
+                        .map(|u| (u, Place::Redis)))
+                }
+                Ok(None) => {}
+                Err(error) if self.fallback == ResetFallback::Database => {
+                    tracing::warn!(%error, "Redis is unavailable; looking for the reset token in the database only");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Redis is unavailable; reset tokens cannot be checked");
+                    return Err(ResetError::Unavailable);
+                }
+            }
+        }
+        let digest = token.digest();
+        let Some(id) = blocking(&self.store, move |s| {
+            s.reset_token_user(&digest, domain::now())
+        })
+        .await?
+        else {
+            return Ok(None);
+        };
+        let user = blocking(&self.store, move |s| s.find_user(&UserRef::Id(id))).await?;
+        Ok(user.filter(|u| u.is_active).map(|u| (u, Place::Database)))
+    }
+
+    /// Consumes the token where it was found and sets the new password
+    /// (every token of the user stops working). False when a concurrent
+    /// confirm consumed it first.
+    pub async fn consume(
+        &self,
+        token: &ResetToken,
+        place: Place,
+        user: &User,
+        hash: PasswordHash,
+    ) -> Result<bool, ResetError> {
+        match (place, &self.kv) {
+            (Place::Redis, Some(kv)) => {
+                let key = Self::key(kv, token);
+                let email = kv
+                    .run(|mut c| async move {
+                        redis::cmd("GETDEL")
+                            .arg(&key)
+                            .query_async::<Option<String>>(&mut c)
+                            .await
+                    })
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(%error, "Redis failed while consuming a reset token");
+                        ResetError::Unavailable
+                    })?;
+                if !email.is_some_and(|e| e.eq_ignore_ascii_case(&user.email)) {
+                    return Ok(false);
+                }
+                let id = user.id;
+                blocking(&self.store, move |s| {
+                    s.set_password(id, &hash, domain::now(), revoked_reason::PASSWORD_RESET)
+                })
+                .await?;
+                Ok(true)
+            }
+            _ => {
+                let digest = token.digest();
+                let consumed = blocking(&self.store, move |s| {
+                    s.consume_reset_token(&digest, &hash, domain::now())
+                })
+                .await?;
+                Ok(consumed == Some(user.id))
+            }
+        }
+    }
+
+    async fn active_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(None);
+        };
+        let user = blocking(&self.store, move |s| s.find_user(&UserRef::Email(email))).await?;
+        Ok(user.filter(|u| u.is_active))
+    }
+}
