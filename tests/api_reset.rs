@@ -402,3 +402,54 @@ async fn the_file_outbox_holds_a_working_link() {
     let done = confirm(&server, &mail.token(), NEW_PASSWORD).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
 }
+
+#[test]
+fn with_unavailable_a_redis_outage_answers_503_on_confirm() {
+    let Some(mut redis) =
+        PrivateRedis::start("api_reset::with_unavailable_a_redis_outage_answers_503_on_confirm")
+    else {
+        return;
+    };
+    common::server::runtime().block_on(async {
+        let db = TestDb::sqlite();
+        let mut smtp = SmtpServer::start().await;
+        let port = smtp.port;
+        let url = redis.url();
+        let server = TestServer::start(&db, move |c| {
+            c.mail.backend = MailBackend::Smtp;
+            c.mail.smtp.port = port;
+            c.mail.smtp.tls = SmtpTls::None;
+            c.redis.url = Some(ConnectionUrl::new(url));
+            c.reset.on_redis_error = authd::config::ResetFallback::Unavailable;
+        })
+        .await;
+        server.register("ada@example.com").await;
+        let token = reset_email(&server, &mut smtp, "ada@example.com")
+            .await
+            .token();
+        redis.kill();
+        let reply = confirm(&server, &token, NEW_PASSWORD).await;
+        reply.assert_problem(503, "service_unavailable");
+        assert!(reply.header("retry-after").is_some());
+        assert_eq!(
+            request(&server, "ada@example.com").await.status,
+            StatusCode::ACCEPTED,
+            "requests still look the same"
+        );
+        assert!(
+            smtp.next(Duration::from_millis(800)).await.is_none(),
+            "no token could be issued, so no email"
+        );
+        redis.restart();
+        let mut done = confirm(&server, &token, NEW_PASSWORD).await;
+        for _ in 0..20 {
+            if done.status != StatusCode::SERVICE_UNAVAILABLE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            done = confirm(&server, &token, NEW_PASSWORD).await;
+        }
+        // The private Redis keeps nothing on disk: the token died with it.
+        done.assert_problem(400, "reset_token_invalid");
+    });
+}
