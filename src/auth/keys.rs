@@ -71,6 +71,28 @@ pub fn signing_keys(
     ))
 }
 
+/// The ids of the keys `serve` would use, in order (the first signs), with
+/// where each comes from; never creates the development key file.
+pub fn configured_key_ids(config: &Config) -> Vec<(String, &'static str)> {
+    if !config.jwt.keys.is_empty() {
+        return config
+            .jwt
+            .keys
+            .iter()
+            .map(|k| (k.id.clone(), "jwt.keys"))
+            .collect();
+    }
+    if config.secret_key.is_set() {
+        return vec![("default".to_string(), "secret_key (SECRET_KEY)")];
+    }
+    let existing = fs::read_to_string(&config.jwt.key_file)
+        .ok()
+        .and_then(|text| toml::from_str::<KeyFile>(&text).ok());
+    existing
+        .map(|file| vec![(file.id, "development key file")])
+        .unwrap_or_default()
+}
+
 /// A new random key entry for `jwt.keys`.
 pub fn generate_key(id: &str) -> SigningKey {
     let secret: [u8; GENERATED_SECRET_BYTES] = std::array::from_fn(|_| rand::random());

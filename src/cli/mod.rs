@@ -6,11 +6,13 @@
 
 mod config_cmd;
 mod error;
+mod key;
 mod migrate;
 mod output;
 mod password_input;
 mod serve;
 mod throttle;
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -57,6 +59,12 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Revoke tokens and sessions, or list a user's sessions.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Generate and list JWT signing keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Show or clear throttle windows on the shared Redis.
     #[command(subcommand)]
     Throttle(throttle::ThrottleCommand),
@@ -109,5 +117,7 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::User(command) => user::run(command, context),
         Command::Config(command) => config_cmd::run(command, context),
         Command::Throttle(command) => throttle::run(command, context),
+        Command::Token(command) => token::run(command, context),
+        Command::Key(command) => key::run(command, context),
     }
 }

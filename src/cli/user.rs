@@ -264,11 +264,13 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
 }
 
 fn find(store: &dyn Store, target: &Target) -> Result<User, CliError> {
-    let user_ref = UserRef::parse(&target.user).map_err(|_| {
-        CliError::Usage(format!(
-            "{:?} is neither a user id nor an email",
-            target.user
-        ))
+    find_user(store, &target.user)
+}
+
+/// The account an `ID|EMAIL` argument names.
+pub(super) fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, CliError> {
+    let user_ref = UserRef::parse(id_or_email).map_err(|_| {
+        CliError::Usage(format!("{id_or_email:?} is neither a user id nor an email"))
     })?;
     store
         .find_user(&user_ref)?

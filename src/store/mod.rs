@@ -23,7 +23,8 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
 pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
-    AccessState, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
+    AccessState, NewRefreshToken, NewSession, RefreshInfo, RevokeScope, RotateOutcome, Rotation,
+    SessionInfo, SessionStore,
 };
 
 /// Which database a store talks to.

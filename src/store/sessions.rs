@@ -73,6 +73,28 @@ pub struct AccessState {
     pub session_revoked: bool,
 }
 
+/// A session with its refresh tokens, for `authd token list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub sid: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+    /// Oldest first.
+    pub tokens: Vec<RefreshInfo>,
+}
+
+/// One refresh token row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshInfo {
+    pub jti: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
 /// Why a revocation happened, recorded on the rows (`authd token list`).
 pub mod reason {
     pub const ROTATED: &str = "rotated";
@@ -81,6 +103,7 @@ pub mod reason {
     pub const PASSWORD_CHANGE: &str = "password_change";
     pub const PASSWORD_RESET: &str = "password_reset";
     pub const ADMIN_PASSWORD_SET: &str = "admin_password_set";
+    pub const ADMIN_REVOKED: &str = "admin_revoked";
     pub const ACCOUNT_DISABLED: &str = "account_disabled";
 }
 
@@ -107,6 +130,28 @@ pub trait SessionStore {
     /// True when the refresh token is recorded, unrevoked, unexpired, its
     /// session live and its user active.
     fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Revokes one refresh token (not its session); false when it is
+    /// unknown or already revoked.
+    fn revoke_refresh_token(
+        &self,
+        jti: &str,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// The user's sessions, newest first, with their refresh tokens; with
+    /// `live_only`, only sessions that are not revoked and still hold an
+    /// unrevoked, unexpired token at `at`.
+    fn list_sessions(
+        &self,
+        user_id: UserId,
+        live_only: bool,
+        at: Timestamp,
+    ) -> Result<Vec<SessionInfo>, StoreError>;
+
+    /// The user a session belongs to.
+    fn session_user(&self, sid: &str) -> Result<Option<UserId>, StoreError>;
 
     /// Replaces a password hash without revoking anything: a login that found
     /// a hash with outdated parameters stores a fresh one. Only if the hash

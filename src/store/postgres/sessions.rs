@@ -11,7 +11,7 @@ use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
     reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
 };
-use crate::store::StoreError;
+use crate::store::{RefreshInfo, SessionInfo, StoreError};
 
 impl SessionStore for PostgresStore {
     fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
@@ -166,6 +166,82 @@ impl SessionStore for PostgresStore {
             )
             .and_then(|row| row.try_get(0))
             .map_err(db_error)
+    }
+
+    fn revoke_refresh_token(
+        &self,
+        jti: &str,
+        why: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()?
+            .execute(
+                "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE jti = $3 AND revoked_at IS NULL",
+                &[&at, &why, &jti],
+            )
+            .map_err(db_error)?;
+        Ok(changed == 1)
+    }
+
+    fn list_sessions(
+        &self,
+        user_id: UserId,
+        live_only: bool,
+        at: Timestamp,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let mut client = self.conn()?;
+        let rows = client
+            .query(
+                "SELECT s.id, s.created_at, s.revoked_at, s.revoked_reason FROM sessions s
+                 WHERE s.user_id = $1 AND (NOT $2 OR (s.revoked_at IS NULL AND EXISTS (
+                     SELECT 1 FROM refresh_tokens t WHERE t.family = s.id AND t.revoked_at IS NULL AND t.expires_at > $3)))
+                 ORDER BY s.created_at DESC, s.id",
+                &[&user_id.get(), &live_only, &at],
+            )
+            .map_err(db_error)?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let sid: String = row.try_get(0).map_err(db_error)?;
+            let tokens = client
+                .query(
+                    "SELECT jti, issued_at, expires_at, revoked_at, revoked_reason, replaced_by FROM refresh_tokens
+                     WHERE family = $1 ORDER BY issued_at, jti",
+                    &[&sid],
+                )
+                .map_err(db_error)?
+                .iter()
+                .map(|t| {
+                    Ok(RefreshInfo {
+                        jti: t.try_get(0)?,
+                        issued_at: t.try_get(1)?,
+                        expires_at: t.try_get(2)?,
+                        revoked_at: t.try_get(3)?,
+                        revoked_reason: t.try_get(4)?,
+                        replaced_by: t.try_get(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, postgres::Error>>()
+                .map_err(db_error)?;
+            sessions.push(SessionInfo {
+                sid,
+                created_at: row.try_get(1).map_err(db_error)?,
+                revoked_at: row.try_get(2).map_err(db_error)?,
+                revoked_reason: row.try_get(3).map_err(db_error)?,
+                tokens,
+            });
+        }
+        Ok(sessions)
+    }
+
+    fn session_user(&self, sid: &str) -> Result<Option<UserId>, StoreError> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT user_id FROM sessions WHERE id = $1", &[&sid])
+            .map_err(db_error)?;
+        Ok(row
+            .and_then(|r| r.try_get::<_, i64>(0).ok())
+            .and_then(UserId::new))
     }
 
     fn upgrade_password_hash(

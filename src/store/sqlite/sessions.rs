@@ -4,13 +4,15 @@
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{db_error, revoke_all, to_micros, user_from_row, SqliteStore, USER_COLUMNS};
+use super::{
+    db_error, from_micros, revoke_all, to_micros, user_from_row, SqliteStore, USER_COLUMNS,
+};
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
     reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
 };
-use crate::store::StoreError;
+use crate::store::{RefreshInfo, SessionInfo, StoreError};
 
 impl SessionStore for SqliteStore {
     fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
@@ -161,6 +163,88 @@ impl SessionStore for SqliteStore {
             |row| row.get(0),
         )
         .map_err(db_error)
+    }
+
+    fn revoke_refresh_token(
+        &self,
+        jti: &str,
+        why: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()?
+            .execute(
+                "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2 WHERE jti = ?3 AND revoked_at IS NULL",
+                params![to_micros(at), why, jti],
+            )
+            .map_err(db_error)?;
+        Ok(changed == 1)
+    }
+
+    fn list_sessions(
+        &self,
+        user_id: UserId,
+        live_only: bool,
+        at: Timestamp,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let conn = self.conn()?;
+        let at = to_micros(at);
+        let mut sessions = conn
+            .prepare(
+                "SELECT s.id, s.created_at, s.revoked_at, s.revoked_reason FROM sessions s
+                 WHERE s.user_id = ?1 AND (?2 = 0 OR (s.revoked_at IS NULL AND EXISTS (
+                     SELECT 1 FROM refresh_tokens t WHERE t.family = s.id AND t.revoked_at IS NULL AND t.expires_at > ?3)))
+                 ORDER BY s.created_at DESC, s.id",
+            )
+            .map_err(db_error)?
+            .query_map(params![user_id.get(), live_only, at], |row| {
+                Ok(SessionInfo {
+                    sid: row.get(0)?,
+                    created_at: from_micros(row.get(1)?)?,
+                    revoked_at: row.get::<_, Option<i64>>(2)?.map(from_micros).transpose()?,
+                    revoked_reason: row.get(3)?,
+                    tokens: Vec::new(),
+                })
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?;
+        let mut tokens = conn
+            .prepare(
+                "SELECT jti, issued_at, expires_at, revoked_at, revoked_reason, replaced_by FROM refresh_tokens
+                 WHERE family = ?1 ORDER BY issued_at, jti",
+            )
+            .map_err(db_error)?;
+        for session in &mut sessions {
+            session.tokens = tokens
+                .query_map(params![session.sid], |row| {
+                    Ok(RefreshInfo {
+                        jti: row.get(0)?,
+                        issued_at: from_micros(row.get(1)?)?,
+                        expires_at: from_micros(row.get(2)?)?,
+                        revoked_at: row.get::<_, Option<i64>>(3)?.map(from_micros).transpose()?,
+                        revoked_reason: row.get(4)?,
+                        replaced_by: row.get(5)?,
+                    })
+                })
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_error)?;
+        }
+        Ok(sessions)
+    }
+
+    fn session_user(&self, sid: &str) -> Result<Option<UserId>, StoreError> {
+        let id: Option<i64> = self
+            .conn()?
+            .query_row(
+                "SELECT user_id FROM sessions WHERE id = ?1",
+                params![sid],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        Ok(id.and_then(UserId::new))
     }
 
     fn upgrade_password_hash(
