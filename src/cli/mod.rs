@@ -4,6 +4,7 @@
 //! renders the result with `output`; errors go to `error`, the one place
 //! that decides messages and exit codes.
 
+mod blacklist;
 mod config_cmd;
 mod error;
 mod key;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Prune expired tokens, or count tokens by state.
+    #[command(subcommand)]
+    Blacklist(blacklist::BlacklistCommand),
     /// Revoke tokens and sessions, or list a user's sessions.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -118,6 +122,7 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Config(command) => config_cmd::run(command, context),
         Command::Throttle(command) => throttle::run(command, context),
         Command::Token(command) => token::run(command, context),
+        Command::Blacklist(command) => blacklist::run(command, context),
         Command::Key(command) => key::run(command, context),
     }
 }

@@ -72,6 +72,7 @@ impl Server {
             .keep_alive_interval(Some(*http.header_read_timeout))
             .keep_alive_timeout(*http.header_read_timeout);
 
+        let pruner = crate::maintenance::spawn_auto_prune(&self.app);
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -107,6 +108,9 @@ impl Server {
             });
         }
         drop(self.listener);
+        if let Some(pruner) = pruner {
+            pruner.abort();
+        }
         tracing::info!(grace = %humantime::format_duration(grace), "shutting down: finishing in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections closed"),

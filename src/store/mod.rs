@@ -11,6 +11,7 @@
 
 pub mod migrate;
 mod postgres;
+pub mod prune;
 pub mod reset_tokens;
 pub mod sessions;
 mod sqlite;
@@ -21,6 +22,7 @@ use crate::auth::PasswordHash;
 use crate::config::Config;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
+pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
 pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
     AccessState, NewRefreshToken, NewSession, RefreshInfo, RevokeScope, RotateOutcome, Rotation,
@@ -72,7 +74,7 @@ pub type StepDecision<'a> =
     dyn FnMut(&[AppliedMigration]) -> Result<Option<Step>, MigrationError> + 'a;
 
 /// The SQL store.
-pub trait Store: SessionStore + ResetTokenStore + Send + Sync {
+pub trait Store: SessionStore + ResetTokenStore + PruneStore + Send + Sync {
     fn backend(&self) -> Backend;
 
     /// One round trip to the database (for `/readyz`).

@@ -6,6 +6,7 @@
 //! schema, so instances starting together migrate once. TLS to the database
 //! is not offered yet: use a local socket or a private network.
 
+mod prune;
 mod reset_tokens;
 mod sessions;
 

@@ -1,0 +1,72 @@
+//! Periodic work a server does besides serving: every
+//! `blacklist.auto_prune_interval` (off with `0s`) it prunes expired tokens
+//! with the same batched code as `authd blacklist prune`. A lease row in the
+//! database (`authd_locks`, held at most `LEASE` long) makes sure only one
+//! instance sharing the database prunes at a time.
+
+use std::time::Duration;
+
+use crate::app::App;
+use crate::auth::tokens::blocking;
+use crate::domain;
+use crate::store::prune;
+
+const LEASE_NAME: &str = "auto_prune";
+/// Longest a crashed pruner can keep others waiting.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// Rows per batch: short transactions, so requests are never held up long.
+const BATCH: u32 = 5_000;
+
+/// Starts the periodic prune, unless it is switched off; the server aborts
+/// the task when it stops.
+pub fn spawn_auto_prune(app: &App) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = *app.config.blacklist.auto_prune_interval;
+    if interval.is_zero() {
+        return None;
+    }
+    let app = app.clone();
+    let holder = crate::auth::jwt::new_id();
+    // Up to a tenth of the interval (at most 5 s) of jitter, so instances
+    // started together do not all reach for the lease at once.
+    let max_jitter_ms = (interval.as_millis() / 10).clamp(1, 5_000) as u64;
+    Some(tokio::spawn(async move {
+        loop {
+            let jitter = Duration::from_millis(rand::random::<u64>() % max_jitter_ms);
+            tokio::time::sleep(interval + jitter).await;
+            run_once(&app, &holder).await;
+        }
+    }))
+}
+
+async fn run_once(app: &App, holder: &str) {
+    let store = app.tokens.store();
+    let (name, me) = (LEASE_NAME, holder.to_string());
+    let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+    let taken = blocking(store, move |s| {
+        let now = domain::now();
+        s.try_lease(name, &me, now + lease, now)
+    })
+    .await;
+    match taken {
+        Ok(true) => {}
+        Ok(false) => return tracing::debug!("another instance is pruning"),
+        Err(error) => return tracing::warn!(%error, "auto-prune: could not take the lease"),
+    }
+    let result = blocking(store, |s| {
+        prune::prune(s, domain::now(), BATCH, false, &mut |_| {})
+    })
+    .await;
+    match result {
+        Ok(report) => tracing::info!(
+            refresh_tokens = report.refresh_tokens,
+            reset_tokens = report.reset_tokens,
+            sessions = report.sessions,
+            "auto-prune removed expired rows"
+        ),
+        Err(error) => tracing::warn!(%error, "auto-prune failed; it will try again next interval"),
+    }
+    let me = holder.to_string();
+    if let Err(error) = blocking(store, move |s| s.release_lease(name, &me)).await {
+        tracing::warn!(%error, "auto-prune: could not release the lease (it expires by itself)");
+    }
+}

@@ -1,0 +1,117 @@
+//! Removing what has expired: refresh tokens past `expires_at` (revoked or
+//! not), reset tokens past theirs, and sessions left without any token.
+//! Work goes in batches of `batch` rows, each its own short transaction, so
+//! a server using the same database is never blocked for long. A lease row
+//! (`authd_locks`) lets one server at a time run the periodic prune.
+
+use super::StoreError;
+use crate::domain::Timestamp;
+
+/// What a prune removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    RefreshTokens,
+    ResetTokens,
+    /// Sessions with no refresh token left (after the tokens are pruned).
+    EmptySessions,
+}
+
+impl Expired {
+    pub const ALL: [Expired; 3] = [
+        Expired::RefreshTokens,
+        Expired::ResetTokens,
+        Expired::EmptySessions,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Expired::RefreshTokens => "refresh_tokens",
+            Expired::ResetTokens => "reset_tokens",
+            Expired::EmptySessions => "sessions",
+        }
+    }
+}
+
+/// Refresh tokens and reset tokens by state, for `authd blacklist stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TokenStats {
+    pub refresh_active: u64,
+    pub refresh_revoked: u64,
+    pub refresh_expired: u64,
+    pub reset_live: u64,
+    pub reset_used: u64,
+    pub reset_expired: u64,
+    pub sessions: u64,
+}
+
+pub trait PruneStore {
+    /// How many rows of `kind` a prune at `at` would remove.
+    fn count_expired(&self, kind: Expired, at: Timestamp) -> Result<u64, StoreError>;
+
+    /// Deletes at most `batch` rows of `kind` expired at `at`; returns how many.
+    fn prune_batch(&self, kind: Expired, at: Timestamp, batch: u32) -> Result<u64, StoreError>;
+
+    fn token_stats(&self, at: Timestamp) -> Result<TokenStats, StoreError>;
+
+    /// Takes the lease `name` for `holder` until `until`, if it is free or
+    /// expired at `at` (or already held by `holder`).
+    fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back if `holder` still has it.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// Rows removed (or, for a dry run, that would be) per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PruneReport {
+    pub refresh_tokens: u64,
+    pub reset_tokens: u64,
+    pub sessions: u64,
+}
+
+impl PruneReport {
+    fn add(&mut self, kind: Expired, rows: u64) {
+        match kind {
+            Expired::RefreshTokens => self.refresh_tokens += rows,
+            Expired::ResetTokens => self.reset_tokens += rows,
+            Expired::EmptySessions => self.sessions += rows,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.refresh_tokens + self.reset_tokens + self.sessions
+    }
+}
+
+/// Prunes everything expired at `at` in batches; `progress` hears the rows
+/// removed after each batch. With `dry_run`, only counts.
+pub fn prune(
+    store: &dyn super::Store,
+    at: Timestamp,
+    batch: u32,
+    dry_run: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PruneReport, StoreError> {
+    let mut report = PruneReport::default();
+    for kind in Expired::ALL {
+        if dry_run {
+            report.add(kind, store.count_expired(kind, at)?);
+            continue;
+        }
+        loop {
+            let removed = store.prune_batch(kind, at, batch)?;
+            report.add(kind, removed);
+            progress(removed);
+            if removed < u64::from(batch) {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
