@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod kv;
+pub mod loadtest;
 pub mod maintenance;
 pub mod reset;
 pub mod store;

@@ -8,6 +8,7 @@ mod blacklist;
 mod config_cmd;
 mod error;
 mod key;
+mod loadtest;
 mod migrate;
 mod output;
 mod password_input;
@@ -69,6 +70,9 @@ pub enum Command {
     /// Generate and list JWT signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Load tests for CI: check that throttling holds.
+    #[command(subcommand)]
+    Loadtest(loadtest::LoadtestCommand),
     /// Show or clear throttle windows on the shared Redis.
     #[command(subcommand)]
     Throttle(throttle::ThrottleCommand),
@@ -124,5 +128,6 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Token(command) => token::run(command, context),
         Command::Blacklist(command) => blacklist::run(command, context),
         Command::Key(command) => key::run(command, context),
+        Command::Loadtest(command) => loadtest::run(command, context),
     }
 }
