@@ -4,6 +4,7 @@
 //! renders the result with `output`; errors go to `error`, the one place
 //! that decides messages and exit codes.
 
+pub mod assets;
 mod blacklist;
 mod config_cmd;
 mod error;
@@ -76,6 +77,13 @@ pub enum Command {
     /// Show or clear throttle windows on the shared Redis.
     #[command(subcommand)]
     Throttle(throttle::ThrottleCommand),
+    /// Regenerate completions/ and man/ from these definitions (for authd's own developers).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The folder that receives completions/ and man/.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
 }
 
 /// What every command gets: the loaded configuration and the output format.
@@ -129,5 +137,6 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Blacklist(command) => blacklist::run(command, context),
         Command::Key(command) => key::run(command, context),
         Command::Loadtest(command) => loadtest::run(command, context),
+        Command::GenerateAssets { out_dir } => assets::run(&out_dir, context),
     }
 }

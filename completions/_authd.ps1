@@ -1,0 +1,710 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'authd'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'authd' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the HTTP service')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply pending database migrations (or show them, or roll back)')
+            [CompletionResult]::new('user', 'user', [CompletionResultType]::ParameterValue, 'Create, inspect, change and delete user accounts')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration')
+            [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
+            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
+            [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
+            [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
+            [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;serve' {
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;migrate' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every migration: applied (when), pending, or modified')
+            [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Run down scripts, newest first, until the schema is at version N (0: empty)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;migrate;status' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;migrate;down' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The version to stop at')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;migrate;help' {
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every migration: applied (when), pending, or modified')
+            [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Run down scripts, newest first, until the schema is at version N (0: empty)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;migrate;help;status' {
+            break
+        }
+        'authd;migrate;help;down' {
+            break
+        }
+        'authd;migrate;help;help' {
+            break
+        }
+        'authd;user' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create an account. The password comes from --password-stdin or a hidden prompt')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts in id order')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change an account''s full name or flags')
+            [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable an account: it can no longer log in, and its sessions and tokens are revoked')
+            [CompletionResult]::new('enable', 'enable', [CompletionResultType]::ParameterValue, 'Enable a disabled account (its old tokens stay revoked)')
+            [CompletionResult]::new('set-password', 'set-password', [CompletionResultType]::ParameterValue, 'Set a new password; every existing token of the account stops working')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an account with its sessions and tokens')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;user;create' {
+            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'email')
+            [CompletionResult]::new('--full-name', '--full-name', [CompletionResultType]::ParameterName, 'full-name')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--staff', '--staff', [CompletionResultType]::ParameterName, 'Mark the account as staff')
+            [CompletionResult]::new('--superuser', '--superuser', [CompletionResultType]::ParameterName, 'Mark the account as superuser')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password from the first line of standard input')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;list' {
+            [CompletionResult]::new('--search', '--search', [CompletionResultType]::ParameterName, 'Only accounts whose email or full name contains this text (any case)')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many accounts')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;show' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;update' {
+            [CompletionResult]::new('--full-name', '--full-name', [CompletionResultType]::ParameterName, 'full-name')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--staff', '--staff', [CompletionResultType]::ParameterName, 'staff')
+            [CompletionResult]::new('--no-staff', '--no-staff', [CompletionResultType]::ParameterName, 'no-staff')
+            [CompletionResult]::new('--superuser', '--superuser', [CompletionResultType]::ParameterName, 'superuser')
+            [CompletionResult]::new('--no-superuser', '--no-superuser', [CompletionResultType]::ParameterName, 'no-superuser')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;disable' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;enable' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;set-password' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password from the first line of standard input')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;delete' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;user;help' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create an account. The password comes from --password-stdin or a hidden prompt')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts in id order')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change an account''s full name or flags')
+            [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable an account: it can no longer log in, and its sessions and tokens are revoked')
+            [CompletionResult]::new('enable', 'enable', [CompletionResultType]::ParameterValue, 'Enable a disabled account (its old tokens stay revoked)')
+            [CompletionResult]::new('set-password', 'set-password', [CompletionResultType]::ParameterValue, 'Set a new password; every existing token of the account stops working')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an account with its sessions and tokens')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;user;help;create' {
+            break
+        }
+        'authd;user;help;list' {
+            break
+        }
+        'authd;user;help;show' {
+            break
+        }
+        'authd;user;help;update' {
+            break
+        }
+        'authd;user;help;disable' {
+            break
+        }
+        'authd;user;help;enable' {
+            break
+        }
+        'authd;user;help;set-password' {
+            break
+        }
+        'authd;user;help;delete' {
+            break
+        }
+        'authd;user;help;help' {
+            break
+        }
+        'authd;config' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration and print the effective settings, secrets redacted')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;config;check' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;config;help' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration and print the effective settings, secrets redacted')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;config;help;check' {
+            break
+        }
+        'authd;config;help;help' {
+            break
+        }
+        'authd;blacklist' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete expired refresh tokens (revoked or not), expired reset tokens and empty sessions')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Count refresh and reset tokens by state (active, revoked, expired)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;blacklist;prune' {
+            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Rows per transaction: smaller batches block a running server for less time')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Count what would be deleted; delete nothing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;blacklist;stats' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;blacklist;help' {
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete expired refresh tokens (revoked or not), expired reset tokens and empty sessions')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Count refresh and reset tokens by state (active, revoked, expired)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;blacklist;help;prune' {
+            break
+        }
+        'authd;blacklist;help;stats' {
+            break
+        }
+        'authd;blacklist;help;help' {
+            break
+        }
+        'authd;token' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;token;revoke' {
+            [CompletionResult]::new('--jti', '--jti', [CompletionResultType]::ParameterName, 'One refresh token, by its jti')
+            [CompletionResult]::new('--session', '--session', [CompletionResultType]::ParameterName, 'One login session (the sid claim): its refresh and access tokens')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Every session and token of an account, access tokens included')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;token;list' {
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The account: its numeric id or its email')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Only sessions that can still be refreshed')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;token;help' {
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;token;help;revoke' {
+            break
+        }
+        'authd;token;help;list' {
+            break
+        }
+        'authd;token;help;help' {
+            break
+        }
+        'authd;key' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;key;generate' {
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'The key id (the tokens'' kid); default: k<date>-<random>')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;key;list' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;key;help' {
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;key;help;generate' {
+            break
+        }
+        'authd;key;help;list' {
+            break
+        }
+        'authd;key;help;help' {
+            break
+        }
+        'authd;loadtest' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Check that a throttle scope lets exactly the expected number of requests through')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;loadtest;ratelimit' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration or password_reset_completion')
+            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to send (all within one window of the rule)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'How many must pass; default: the scope''s default limit (login 5, password_reset 3, others 10)')
+            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'The email login and password_reset requests use; default: a fresh one per run')
+            [CompletionResult]::new('--forwarded-for', '--forwarded-for', [CompletionResultType]::ParameterName, 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;loadtest;help' {
+            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Check that a throttle scope lets exactly the expected number of requests through')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;loadtest;help;ratelimit' {
+            break
+        }
+        'authd;loadtest;help;help' {
+            break
+        }
+        'authd;throttle' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete windows, unlocking whoever they lock out')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;throttle;show' {
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration or password_reset_completion')
+            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Only windows of this email (login and password_reset)')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;throttle;clear' {
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration or password_reset_completion')
+            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Only windows of this email (login and password_reset)')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Clear every window of the scope (needed when neither --email nor --ip is given)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;throttle;help' {
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete windows, unlocking whoever they lock out')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;throttle;help;show' {
+            break
+        }
+        'authd;throttle;help;clear' {
+            break
+        }
+        'authd;throttle;help;help' {
+            break
+        }
+        'authd;generate-assets' {
+            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'The folder that receives completions/ and man/')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;help' {
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the HTTP service')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply pending database migrations (or show them, or roll back)')
+            [CompletionResult]::new('user', 'user', [CompletionResultType]::ParameterValue, 'Create, inspect, change and delete user accounts')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration')
+            [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
+            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
+            [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
+            [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
+            [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;help;serve' {
+            break
+        }
+        'authd;help;migrate' {
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every migration: applied (when), pending, or modified')
+            [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Run down scripts, newest first, until the schema is at version N (0: empty)')
+            break
+        }
+        'authd;help;migrate;status' {
+            break
+        }
+        'authd;help;migrate;down' {
+            break
+        }
+        'authd;help;user' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create an account. The password comes from --password-stdin or a hidden prompt')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts in id order')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change an account''s full name or flags')
+            [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable an account: it can no longer log in, and its sessions and tokens are revoked')
+            [CompletionResult]::new('enable', 'enable', [CompletionResultType]::ParameterValue, 'Enable a disabled account (its old tokens stay revoked)')
+            [CompletionResult]::new('set-password', 'set-password', [CompletionResultType]::ParameterValue, 'Set a new password; every existing token of the account stops working')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an account with its sessions and tokens')
+            break
+        }
+        'authd;help;user;create' {
+            break
+        }
+        'authd;help;user;list' {
+            break
+        }
+        'authd;help;user;show' {
+            break
+        }
+        'authd;help;user;update' {
+            break
+        }
+        'authd;help;user;disable' {
+            break
+        }
+        'authd;help;user;enable' {
+            break
+        }
+        'authd;help;user;set-password' {
+            break
+        }
+        'authd;help;user;delete' {
+            break
+        }
+        'authd;help;config' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration and print the effective settings, secrets redacted')
+            break
+        }
+        'authd;help;config;check' {
+            break
+        }
+        'authd;help;blacklist' {
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete expired refresh tokens (revoked or not), expired reset tokens and empty sessions')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Count refresh and reset tokens by state (active, revoked, expired)')
+            break
+        }
+        'authd;help;blacklist;prune' {
+            break
+        }
+        'authd;help;blacklist;stats' {
+            break
+        }
+        'authd;help;token' {
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked')
+            break
+        }
+        'authd;help;token;revoke' {
+            break
+        }
+        'authd;help;token;list' {
+            break
+        }
+        'authd;help;key' {
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
+            break
+        }
+        'authd;help;key;generate' {
+            break
+        }
+        'authd;help;key;list' {
+            break
+        }
+        'authd;help;loadtest' {
+            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Check that a throttle scope lets exactly the expected number of requests through')
+            break
+        }
+        'authd;help;loadtest;ratelimit' {
+            break
+        }
+        'authd;help;throttle' {
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete windows, unlocking whoever they lock out')
+            break
+        }
+        'authd;help;throttle;show' {
+            break
+        }
+        'authd;help;throttle;clear' {
+            break
+        }
+        'authd;help;generate-assets' {
+            break
+        }
+        'authd;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}
