@@ -89,6 +89,8 @@ pub async fn run(
 ) -> (Vec<Sample>, Duration) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .http1_only()
+        .tcp_nodelay(true)
         .pool_max_idle_per_host(plan.concurrency)
         .build()
         .expect("a plain HTTP client builds");
