@@ -9,6 +9,7 @@
 //! unknown reset token (400) for `password_reset_completion`. Those are the
 //! "passed" answers; 429 is "throttled".
 
+mod connection;
 mod report;
 
 use std::net::IpAddr;
@@ -23,6 +24,8 @@ pub use report::{Checks, Summary};
 
 use crate::throttle::Scope;
 
+/// Longest one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a throughput run may last.
 pub const MAX_DURATION: Duration = Duration::from_secs(600);
 /// Most requests a limit check may send.
@@ -83,41 +86,59 @@ impl Plan {
 }
 
 /// Runs the plan; `on_answer` is called after each answer (progress).
+/// Every request is bounded: by the plan's count or duration, and each by a
+/// 10-second timeout.
 pub async fn run(
     plan: &Plan,
     on_answer: impl Fn() + Send + Sync + 'static,
 ) -> (Vec<Sample>, Duration) {
+    let (path, body, _) = plan.request_for();
+    // Parsed and serialized once: the loop below only clones cheap handles.
+    let body = bytes::Bytes::from(body.to_string());
+    let urls: Vec<reqwest::Url> = plan
+        .urls
+        .iter()
+        .filter_map(|u| reqwest::Url::parse(&format!("{}{path}", u.trim_end_matches('/'))).ok())
+        .collect();
+    let plain_http = urls.iter().all(|u| u.scheme() == "http");
+    let targets: Arc<Vec<connection::Target>> = Arc::new(
+        urls.iter()
+            .map(|u| connection::Target {
+                authority: format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or("127.0.0.1"),
+                    u.port_or_known_default().unwrap_or(80)
+                ),
+                path_and_query: u.path().to_string(),
+            })
+            .collect(),
+    );
+    let urls = Arc::new(urls);
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(REQUEST_TIMEOUT)
         .http1_only()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(plan.concurrency)
         .build()
-        .expect("a plain HTTP client builds");
-    let (path, body, _) = plan.request_for();
-    // Parsed and serialized once: the loop below only clones cheap handles.
-    let body = bytes::Bytes::from(body.to_string());
-    let urls: Arc<Vec<reqwest::Url>> = Arc::new(
-        plan.urls
-            .iter()
-            .filter_map(|u| reqwest::Url::parse(&format!("{}{path}", u.trim_end_matches('/'))).ok())
-            .collect(),
-    );
+        .expect("an HTTP client builds");
     let next = Arc::new(AtomicU64::new(0));
     let on_answer = Arc::new(on_answer);
+    let forwarded_for = plan.forwarded_for.map(|ip| ip.to_string());
     let started = Instant::now();
     let workers: Vec<_> = (0..plan.concurrency.max(1))
         .map(|_| {
-            let (client, body, urls, next, on_answer) = (
+            let (client, body, urls, targets, next, on_answer, forwarded_for) = (
                 client.clone(),
                 body.clone(),
                 Arc::clone(&urls),
+                Arc::clone(&targets),
                 Arc::clone(&next),
                 Arc::clone(&on_answer),
+                forwarded_for.clone(),
             );
-            let (requests, duration, forwarded_for) =
-                (plan.requests, plan.duration, plan.forwarded_for);
+            let (requests, duration) = (plan.requests, plan.duration);
             tokio::spawn(async move {
+                let mut connections = connection::Connections::default();
                 let mut samples = Vec::new();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
@@ -128,25 +149,37 @@ pub async fn run(
                     if !more {
                         break;
                     }
-                    let url = urls[(index % urls.len() as u64) as usize].clone();
-                    let mut request = client
-                        .post(url)
-                        .header("content-type", "application/json")
-                        .body(body.clone());
-                    if let Some(ip) = forwarded_for {
-                        request = request.header("x-forwarded-for", ip.to_string());
-                    }
+                    let target = (index % urls.len() as u64) as usize;
                     let sent = Instant::now();
-                    let answer = request.send().await;
+                    let answer = if plain_http {
+                        let post =
+                            connections.post(&targets, target, &body, forwarded_for.as_deref());
+                        match tokio::time::timeout(REQUEST_TIMEOUT, post).await {
+                            Ok(Ok(answer)) => Some((answer.status, answer.headers)),
+                            _ => None,
+                        }
+                    } else {
+                        let mut request = client
+                            .post(urls[target].clone())
+                            .header("content-type", "application/json")
+                            .body(body.clone());
+                        if let Some(ip) = &forwarded_for {
+                            request = request.header("x-forwarded-for", ip);
+                        }
+                        match request.send().await {
+                            Ok(response) => {
+                                let (status, headers) =
+                                    (response.status().as_u16(), response.headers().clone());
+                                let _ = response.bytes().await;
+                                Some((status, headers))
+                            }
+                            Err(_) => None,
+                        }
+                    };
                     let latency_us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
                     samples.push(match answer {
-                        Ok(response) => {
-                            let sample =
-                                inspect(response.status().as_u16(), response.headers(), latency_us);
-                            let _ = response.bytes().await;
-                            sample
-                        }
-                        Err(_) => Sample {
+                        Some((status, headers)) => inspect(status, &headers, latency_us),
+                        None => Sample {
                             status: None,
                             latency_us,
                             policy: None,
