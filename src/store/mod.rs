@@ -124,6 +124,12 @@ pub trait Store: SessionStore + ResetTokenStore + PruneStore + Send + Sync {
     fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
 }
 
+/// A user id read from a row; a non-positive one means the row is corrupt.
+pub(crate) fn stored_user_id(id: i64) -> Result<UserId, StoreError> {
+    UserId::new(id)
+        .ok_or_else(|| StoreError::Database(format!("invalid user id {id} in the database")))
+}
+
 /// Opens the store named by `database.url`, without looking at its schema.
 pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let db = &config.database;

@@ -4,11 +4,7 @@ use super::{db_error, replace_password, PostgresStore};
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::reset_tokens::ResetTokenStore;
-use crate::store::{revoked_reason, StoreError};
-
-fn user_id(id: i64) -> Result<UserId, StoreError> {
-    UserId::new(id).ok_or_else(|| StoreError::Database("invalid user id".into()))
-}
+use crate::store::{revoked_reason, stored_user_id, StoreError};
 
 impl ResetTokenStore for PostgresStore {
     fn insert_reset_token(
@@ -38,8 +34,12 @@ impl ResetTokenStore for PostgresStore {
                 &[&token_sha256, &at],
             )
             .map_err(db_error)?;
-        row.map(|row| row.try_get::<_, i64>(0).map_err(db_error).and_then(user_id))
-            .transpose()
+        row.map(|row| {
+            row.try_get::<_, i64>(0)
+                .map_err(db_error)
+                .and_then(stored_user_id)
+        })
+        .transpose()
     }
 
     fn consume_reset_token(
@@ -60,7 +60,7 @@ impl ResetTokenStore for PostgresStore {
         let Some(row) = consumed else {
             return Ok(None);
         };
-        let id = user_id(row.try_get(0).map_err(db_error)?)?;
+        let id = stored_user_id(row.try_get(0).map_err(db_error)?)?;
         if !replace_password(&mut tx, id, new_hash, at, revoked_reason::PASSWORD_RESET)? {
             return Ok(None);
         }

@@ -6,11 +6,7 @@ use super::{db_error, replace_password, to_micros, SqliteStore};
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::reset_tokens::ResetTokenStore;
-use crate::store::{revoked_reason, StoreError};
-
-fn user_id(id: i64) -> Result<UserId, StoreError> {
-    UserId::new(id).ok_or_else(|| StoreError::Database("invalid user id".into()))
-}
+use crate::store::{revoked_reason, stored_user_id, StoreError};
 
 impl ResetTokenStore for SqliteStore {
     fn insert_reset_token(
@@ -42,7 +38,7 @@ impl ResetTokenStore for SqliteStore {
             )
             .optional()
             .map_err(db_error)?;
-        id.map(user_id).transpose()
+        id.map(stored_user_id).transpose()
     }
 
     fn consume_reset_token(
@@ -68,7 +64,7 @@ impl ResetTokenStore for SqliteStore {
         let Some(id) = consumed else {
             return Ok(None);
         };
-        let id = user_id(id)?;
+        let id = stored_user_id(id)?;
         if !replace_password(&tx, id, new_hash, at, revoked_reason::PASSWORD_RESET)
             .map_err(db_error)?
         {
