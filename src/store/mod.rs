@@ -9,6 +9,14 @@
 //! pool bounded by `database.pool_size`; a caller waits at most
 //! `database.connect_timeout` for one, then gets [`StoreError::Unavailable`].
 
+/// The columns of a `User`, in the order both backends' `user_from_row`
+/// read them; a macro so queries can be built with `concat!` at compile time.
+macro_rules! user_columns {
+    () => {
+        "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after"
+    };
+}
+
 pub mod migrate;
 mod postgres;
 pub mod prune;

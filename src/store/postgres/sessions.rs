@@ -5,7 +5,7 @@
 
 use postgres::Transaction;
 
-use super::{db_error, revoke_all, user_from_row, PostgresStore, USER_COLUMNS};
+use super::{db_error, revoke_all, user_from_row, PostgresStore, ACCESS_STATE};
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
@@ -128,21 +128,9 @@ impl SessionStore for PostgresStore {
     }
 
     fn access_state(&self, user_id: UserId, sid: &str) -> Result<Option<AccessState>, StoreError> {
-        let mut client = self.conn()?;
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {columns},
-                            NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.user_id = u.id AND s.revoked_at IS NULL)
-                     FROM users u WHERE u.id = $1"
-                ),
-                &[&user_id.get(), &sid],
-            )
+        let row = self
+            .conn()?
+            .query_opt(ACCESS_STATE, &[&user_id.get(), &sid])
             .map_err(db_error)?;
         row.map(|row| {
             Ok(AccessState {

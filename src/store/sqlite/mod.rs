@@ -23,8 +23,16 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
 
-const USER_COLUMNS: &str =
-    "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after";
+const USER_COLUMNS: &str = user_columns!();
+
+/// The check every authenticated request makes: the user, and whether the
+/// token's session is revoked (or not the user's). Built once, at compile time.
+const ACCESS_STATE: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.user_id = u.id AND s.revoked_at IS NULL)",
+    " FROM users u WHERE u.id = ?1"
+);
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migrations (
     version    INTEGER PRIMARY KEY,

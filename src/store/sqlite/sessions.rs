@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{
-    db_error, from_micros, revoke_all, to_micros, user_from_row, SqliteStore, USER_COLUMNS,
+    db_error, from_micros, revoke_all, to_micros, user_from_row, SqliteStore, ACCESS_STATE,
 };
 use crate::auth::PasswordHash;
 use crate::domain::{Timestamp, UserId};
@@ -133,36 +133,34 @@ impl SessionStore for SqliteStore {
 
     fn access_state(&self, user_id: UserId, sid: &str) -> Result<Option<AccessState>, StoreError> {
         let conn = self.conn()?;
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        conn.query_row(
-            &format!(
-                "SELECT {columns},
-                        NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.user_id = u.id AND s.revoked_at IS NULL)
-                 FROM users u WHERE u.id = ?1"
-            ),
-            params![user_id.get(), sid],
-            |row| Ok(AccessState { user: user_from_row(row)?, session_revoked: row.get(9)? }),
-        )
-        .optional()
-        .map_err(db_error)
+        // Cached: this runs on every authenticated request.
+        let mut statement = conn.prepare_cached(ACCESS_STATE).map_err(db_error)?;
+        statement
+            .query_row(params![user_id.get(), sid], |row| {
+                Ok(AccessState {
+                    user: user_from_row(row)?,
+                    session_revoked: row.get(9)?,
+                })
+            })
+            .optional()
+            .map_err(db_error)
     }
 
     fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(
-            "SELECT EXISTS (
-                 SELECT 1 FROM refresh_tokens t
-                 JOIN sessions s ON s.id = t.family AND s.revoked_at IS NULL
-                 JOIN users u ON u.id = t.user_id AND u.is_active = 1
-                 WHERE t.jti = ?1 AND t.revoked_at IS NULL AND t.expires_at > ?2)",
-            params![jti, to_micros(at)],
-            |row| row.get(0),
-        )
-        .map_err(db_error)
+        // Cached: token/verify runs this for every refresh token it checks.
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT EXISTS (
+                     SELECT 1 FROM refresh_tokens t
+                     JOIN sessions s ON s.id = t.family AND s.revoked_at IS NULL
+                     JOIN users u ON u.id = t.user_id AND u.is_active = 1
+                     WHERE t.jti = ?1 AND t.revoked_at IS NULL AND t.expires_at > ?2)",
+            )
+            .map_err(db_error)?;
+        statement
+            .query_row(params![jti, to_micros(at)], |row| row.get(0))
+            .map_err(db_error)
     }
 
     fn revoke_refresh_token(
