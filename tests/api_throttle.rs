@@ -351,6 +351,8 @@ fn killing_redis_falls_back_to_memory_and_its_return_is_used() {
             StatusCode::OK,
             "still ready with the memory fallback"
         );
+        let errors = ready.body["redis_errors"].as_u64().unwrap();
+        assert!(errors >= 1, "the outage is counted: {}", ready.text);
         assert_eq!(
             (
                 ready.body["redis"].as_str(),

@@ -153,11 +153,6 @@ impl JwtKeys {
         &self.settings
     }
 
-    /// The id of the key that signs.
-    pub fn signing_key_id(&self) -> &str {
-        &self.signing_id
-    }
-
     /// Signs a token of `token_type` for `user` in session `sid`, issued `now`.
     pub fn issue(
         &self,

@@ -90,10 +90,6 @@ impl PasswordHasher {
         })
     }
 
-    pub fn params(&self) -> HashParams {
-        self.params
-    }
-
     /// A new PHC string with a fresh random salt.
     pub fn hash(&self, password: &NewPassword) -> Result<PasswordHash, HashingError> {
         self.hash_any(password.password())

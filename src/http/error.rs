@@ -42,6 +42,8 @@ pub enum ApiError {
 
 #[derive(Serialize)]
 struct Problem<'a> {
+    #[serde(flatten)]
+    extensions: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'a str,
@@ -136,12 +138,22 @@ impl ApiError {
 
     /// The problem+json response.
     pub fn into_response(self) -> Response {
+        self.into_response_with(serde_json::Map::new())
+    }
+
+    /// The problem+json response with extension members (RFC 9457 §3.2),
+    /// e.g. `/readyz` naming the store that is down.
+    pub fn into_response_with(
+        self,
+        extensions: serde_json::Map<String, serde_json::Value>,
+    ) -> Response {
         let status = self.status();
         let errors = match &self {
             ApiError::Validation(errors) => Some(errors),
             _ => None,
         };
         let problem = Problem {
+            extensions,
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),

@@ -83,10 +83,6 @@ impl PruneReport {
             Expired::EmptySessions => self.sessions += rows,
         }
     }
-
-    pub fn total(&self) -> u64 {
-        self.refresh_tokens + self.reset_tokens + self.sessions
-    }
 }
 
 /// Prunes everything expired at `at` in batches; `progress` hears the rows

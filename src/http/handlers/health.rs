@@ -4,9 +4,10 @@
 //! throttling is configured to refuse without it (`deny`). With the
 //! `memory` or `allow` fallback a Redis outage is reported (`"redis":
 //! "unavailable"`, and the fallback in use) but the instance stays ready:
-//! taking every instance out of the load balancer would be worse.
+//! taking every instance out of the load balancer would be worse. With
+//! Redis configured, `redis_errors` counts the throttle's failed Redis
+//! operations since start.
 
-use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -14,7 +15,7 @@ use crate::app::App;
 use crate::auth::tokens::blocking;
 use crate::config::ThrottleFallback;
 use crate::http::error::ApiError;
-use crate::http::response::{json, json_with_type, Response};
+use crate::http::response::{json, Response};
 
 pub fn healthz() -> Response {
     json(StatusCode::OK, &json!({"status": "ok"}))
@@ -33,36 +34,46 @@ pub async fn readyz(app: &App) -> Result<Response, ApiError> {
         Some(kv) => Some(kv.ping().await.is_ok()),
     };
     let fallback = app.throttle.fallback();
-    let mut body = json!({
-        "database": if database_up { "ok" } else { "unavailable" },
-        "redis": match redis_up { None => "disabled", Some(true) => "ok", Some(false) => "unavailable" },
-    });
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "database".into(),
+        Value::from(if database_up { "ok" } else { "unavailable" }),
+    );
+    body.insert(
+        "redis".into(),
+        Value::from(match redis_up {
+            None => "disabled",
+            Some(true) => "ok",
+            Some(false) => "unavailable",
+        }),
+    );
+    if redis_up.is_some() {
+        body.insert(
+            "redis_errors".into(),
+            Value::from(app.throttle.redis_errors()),
+        );
+    }
     if redis_up == Some(false) {
-        body["throttle_fallback"] = Value::from(match fallback {
+        let name = match fallback {
             ThrottleFallback::Memory => "memory",
             ThrottleFallback::Allow => "allow",
             ThrottleFallback::Deny => "deny",
-        });
+        };
+        body.insert("throttle_fallback".into(), Value::from(name));
     }
     let ready = database_up && !(redis_up == Some(false) && fallback == ThrottleFallback::Deny);
     if ready {
-        body["status"] = "ok".into();
+        body.insert("status".into(), Value::from("ok"));
         return Ok(json(StatusCode::OK, &body));
     }
-    let down = if database_up { "Redis" } else { "The database" };
-    let problem = json!({
-        "type": "about:blank", "title": "Service Unavailable", "status": 503,
-        "detail": format!("{down} is unavailable."), "code": "service_unavailable",
-    });
-    let mut problem = problem.as_object().cloned().unwrap_or_default();
-    problem.extend(body.as_object().cloned().unwrap_or_default());
-    let mut response = json_with_type(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &problem,
-        "application/problem+json",
-    );
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static("5"));
-    Ok(response)
+    let detail = if database_up {
+        "Redis is unavailable."
+    } else {
+        "The database is unavailable."
+    };
+    Ok(ApiError::Unavailable {
+        detail,
+        retry_after: 5,
+    }
+    .into_response_with(body))
 }
