@@ -95,9 +95,8 @@ fn options(route: Option<Route>, origin_allowed: bool, headers: &HeaderMap) -> R
     let Some(route) = route else {
         return ApiError::NotFound.into_response();
     };
-    let mut response = super::response::json(StatusCode::NO_CONTENT, &());
-    *response.body_mut() = Default::default();
-    response.headers_mut().remove(hyper::header::CONTENT_TYPE);
+    let mut response = Response::default();
+    *response.status_mut() = StatusCode::NO_CONTENT;
     let allow = allow_header(route.methods());
     if origin_allowed && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
         let h = response.headers_mut();
@@ -136,23 +135,25 @@ fn host_allowed(app: &App, request: &Request<Incoming>) -> bool {
     if allowed.iter().any(|h| h == "*") {
         return true;
     }
-    let host = request
-        .headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));
-    let Some(host) = host else {
+    let host = match request.headers().get(HOST) {
+        Some(value) => value.to_str().ok(),
+        None => request.uri().authority().map(|a| a.as_str()),
+    };
+    let Some(name) = host.map(strip_port) else {
         return false;
     };
-    let name = strip_port(&host).to_ascii_lowercase();
-    allowed.iter().any(|pattern| {
-        let pattern = pattern.to_ascii_lowercase();
-        match pattern.strip_prefix('.') {
-            Some(domain) => name == domain || name.ends_with(&format!(".{domain}")),
-            None => name == pattern,
-        }
-    })
+    allowed
+        .iter()
+        .any(|pattern| match pattern.strip_prefix('.') {
+            // `.example.com`: the domain itself or any name ending in `.example.com`.
+            Some(domain) => {
+                name.eq_ignore_ascii_case(domain)
+                    || (name.len() > domain.len()
+                        && name.as_bytes()[name.len() - domain.len() - 1] == b'.'
+                        && name[name.len() - domain.len()..].eq_ignore_ascii_case(domain))
+            }
+            None => name.eq_ignore_ascii_case(pattern),
+        })
 }
 
 /// `example.com:8000` -> `example.com`; `[::1]:8000` -> `[::1]`.
