@@ -293,20 +293,16 @@ async fn a_full_hashing_pool_answers_503_with_retry_after() {
         c.password.iterations = 4;
     })
     .await;
-    let attempts: Vec<_> = (0..12)
-        .map(|_| {
-            let request = server
-                .client
-                .post(server.url("/api/auth/login/"))
-                .json(&json!({"email": "nobody@example.com", "password": PASSWORD}));
-            tokio::spawn(
-                async move { common::server::Reply::from(request.send().await.unwrap()).await },
-            )
-        })
-        .collect();
+    let login = json!({"email": "nobody@example.com", "password": PASSWORD});
+    let replies = common::server::all_at_once((0..12).map(|_| {
+        server
+            .client
+            .post(server.url("/api/auth/login/"))
+            .json(&login)
+    }))
+    .await;
     let mut busy = 0;
-    for attempt in attempts {
-        let reply = attempt.await.unwrap();
+    for reply in replies {
         if reply.status == StatusCode::SERVICE_UNAVAILABLE {
             reply.assert_problem(503, "service_unavailable");
             assert_eq!(reply.header("retry-after"), Some("1"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use authd::config::{ConnectionUrl, MailBackend, ResetStore, SmtpTls};
 use common::redis_server::PrivateRedis;
-use common::server::{access, http_suite, refresh, Reply, TestServer, PASSWORD};
+use common::server::{access, all_at_once, http_suite, refresh, Reply, TestServer, PASSWORD};
 use common::smtp::{Received, SmtpServer};
 use common::{redis_url, unique_prefix, TestDb};
 use reqwest::StatusCode;
@@ -150,18 +150,11 @@ async fn the_whole_flow_over_smtp_on_the_database(db: &TestDb) {
 }
 
 async fn concurrent_confirms(server: &TestServer, token: &str) {
-    let attempts: Vec<_> = (0..20)
-        .map(|_| {
-            let request = server
-                .client
-                .post(server.url("/api/auth/password/reset/confirm/"))
-                .json(&json!({"token": token, "new_password": NEW_PASSWORD}));
-            tokio::spawn(async move { Reply::from(request.send().await.unwrap()).await })
-        })
-        .collect();
+    let body = json!({"token": token, "new_password": NEW_PASSWORD});
+    let url = server.url("/api/auth/password/reset/confirm/");
+    let replies = all_at_once((0..20).map(|_| server.client.post(&url).json(&body))).await;
     let mut ok = 0;
-    for attempt in attempts {
-        let reply = attempt.await.unwrap();
+    for reply in replies {
         if reply.status == StatusCode::OK {
             ok += 1;
         } else {

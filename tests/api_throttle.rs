@@ -271,19 +271,19 @@ fn two_hundred_logins_over_two_instances_sharing_redis_let_exactly_five_through(
         };
         let first = TestServer::start(&db, configure).await;
         let second = TestServer::start(&db, configure).await;
-        let attempts: Vec<_> = (0..200)
-            .map(|i| {
-                let server = if i % 2 == 0 { &first } else { &second };
-                let request = server.client.post(server.url("/api/auth/login/")).json(
-                    &json!({"email": "ada@example.com", "password": "correct horse battery"}),
-                );
-                tokio::spawn(async move { request.send().await.unwrap().status() })
-            })
-            .collect();
+        let login = json!({"email": "ada@example.com", "password": "correct horse battery"});
+        let replies = common::server::all_at_once((0..200).map(|i| {
+            let server = if i % 2 == 0 { &first } else { &second };
+            server
+                .client
+                .post(server.url("/api/auth/login/"))
+                .json(&login)
+        }))
+        .await;
         let mut passed = 0;
         let mut throttled = 0;
-        for attempt in attempts {
-            match attempt.await.unwrap() {
+        for reply in replies {
+            match reply.status {
                 StatusCode::TOO_MANY_REQUESTS => throttled += 1,
                 StatusCode::UNAUTHORIZED => passed += 1,
                 other => panic!("unexpected status {other}"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use authd::auth::jwt::{JwtKeys, SigningKey, TokenSettings, TokenType};
 use authd::domain::UserId;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use common::server::{access, http_suite, refresh, Reply, TestServer, TEST_SECRET};
+use common::server::{access, all_at_once, http_suite, refresh, TestServer, TEST_SECRET};
 use common::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -84,19 +84,10 @@ async fn thirty_two_concurrent_refreshes_give_one_200(db: &TestDb) {
     let server = TestServer::start(db, |_| {}).await;
     server.register("ada@example.com").await;
     let token = refresh(&server.login("ada@example.com").await);
-    let attempts: Vec<_> = (0..32)
-        .map(|_| {
-            let request = server
-                .client
-                .post(server.url("/api/auth/token/refresh/"))
-                .json(&json!({"refresh": token}));
-            tokio::spawn(async move { Reply::from(request.send().await.unwrap()).await })
-        })
-        .collect();
-    let mut replies = Vec::new();
-    for attempt in attempts {
-        replies.push(attempt.await.unwrap());
-    }
+    let url = server.url("/api/auth/token/refresh/");
+    let replies =
+        all_at_once((0..32).map(|_| server.client.post(&url).json(&json!({"refresh": token}))))
+            .await;
     let ok = replies
         .iter()
         .filter(|r| r.status == StatusCode::OK)

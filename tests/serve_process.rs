@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::server::{Reply, TEST_SECRET};
+use common::server::{all_at_once, TEST_SECRET};
 use common::{stderr, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -90,19 +90,18 @@ async fn sigterm_with_fifty_requests_in_flight_loses_none() {
         .env("AUTHD_PASSWORD__HASH_QUEUE", "100");
     let mut process = Process::start(command);
     let client = reqwest::Client::new();
-    let requests: Vec<_> = (0..50)
-        .map(|i| {
-            let request = client
-                .post(format!("{}/api/auth/login/", process.base))
-                .json(&json!({"email": format!("user{i}@example.com"), "password": "correct horse battery"}));
-            tokio::spawn(async move { Reply::from(request.send().await.expect("no request is dropped")).await })
-        })
-        .collect();
-    // Fifty hashes on one worker take far longer than this: most are still queued.
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    process.terminate();
-    for request in requests {
-        let reply = request.await.unwrap();
+    let url = format!("{}/api/auth/login/", process.base);
+    let logins = (0..50).map(|i| {
+        client.post(&url).json(
+            &json!({"email": format!("user{i}@example.com"), "password": "correct horse battery"}),
+        )
+    });
+    let (replies, ()) = tokio::join!(all_at_once(logins), async {
+        // Fifty hashes on one worker take far longer than this: most are still queued.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        process.terminate();
+    });
+    for reply in replies {
         reply.assert_problem(401, "invalid_credentials");
     }
     assert_eq!(process.exit_code(), Some(0));

@@ -226,3 +226,23 @@ pub fn refresh(body: &Value) -> String {
 pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(work)
 }
+
+/// Sends every request at once, each on its own task, and returns the
+/// replies in order. A request that gets no answer at all fails the test.
+pub async fn all_at_once(
+    requests: impl IntoIterator<Item = reqwest::RequestBuilder>,
+) -> Vec<Reply> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            tokio::spawn(async move {
+                Reply::from(request.send().await.expect("the server answers")).await
+            })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
