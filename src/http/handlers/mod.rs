@@ -43,14 +43,21 @@ pub async fn handle(
             )
             .await
         }
-        Route::Login => login::post(app, request, info).await,
+        Route::Login => {
+            throttled_by_email(app, Scope::Login, request, info, |f| login::post(app, f)).await
+        }
         Route::Refresh => refresh::post(app, request).await,
         Route::Verify => verify::post(app, request).await,
         Route::Logout => logout::post(app, request).await,
         Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
         Route::Me => me::get(app, request).await,
         Route::PasswordChange => password_change::post(app, request).await,
-        Route::PasswordReset => password_reset::request(app, request, info).await,
+        Route::PasswordReset => {
+            throttled_by_email(app, Scope::PasswordReset, request, info, |f| {
+                password_reset::request(app, f)
+            })
+            .await
+        }
         Route::PasswordResetConfirm => {
             let identity = Identity {
                 ip: info.client_ip,
@@ -127,4 +134,25 @@ async fn throttled(
     };
     decision.write_headers(response.headers_mut());
     Ok(response)
+}
+
+/// Reads the body, then runs `work` under `scope`'s throttle counted per
+/// client IP and the body's `email`: the body must be read to know whom to
+/// count, and any parseable attempt counts, before validation, SQL or hashing.
+async fn throttled_by_email<Work>(
+    app: &App,
+    scope: Scope,
+    request: Request<Incoming>,
+    info: RequestInfo,
+    work: impl FnOnce(Fields) -> Work,
+) -> Result<Response, ApiError>
+where
+    Work: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let fields = fields(app, request).await?;
+    let identity = Identity {
+        ip: info.client_ip,
+        email: fields.peek_string("email"),
+    };
+    throttled(app, scope, &identity, work(fields)).await
 }

@@ -9,32 +9,17 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::{fields, throttled};
+use super::fields;
 use crate::app::App;
 use crate::domain::{Email, FullName, NewPassword, Password};
-use crate::http::edge::RequestInfo;
 use crate::http::error::ApiError;
 use crate::http::request::Fields;
 use crate::http::response::{json, Response};
 use crate::reset::ResetToken;
-use crate::throttle::{Identity, Scope};
 
 const REQUESTED: &str = "If an account exists for this email, a reset link has been sent.";
 
-pub async fn request(
-    app: &App,
-    request: Request<Incoming>,
-    info: RequestInfo,
-) -> Result<Response, ApiError> {
-    let fields = fields(app, request).await?;
-    let identity = Identity {
-        ip: info.client_ip,
-        email: fields.peek_string("email"),
-    };
-    throttled(app, Scope::PasswordReset, &identity, queue(app, fields)).await
-}
-
-async fn queue(app: &App, mut fields: Fields) -> Result<Response, ApiError> {
+pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError> {
     let email = fields.string("email").and_then(|raw| {
         Email::parse(&raw)
             .map_err(|e| fields.error("email", e.to_string()))
