@@ -60,12 +60,12 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_must_be_json_objects_within_the_limit() {
     let (server, _db) = start(|_| {}).await;
-    let post = |content_type: &'static str, body: &'static str| {
+    let post = |content_type: &'static str, body: &str| {
         let request = server
             .client
             .post(server.url("/api/auth/login/"))
             .header("content-type", content_type)
-            .body(body);
+            .body(body.to_string());
         async move { common::server::Reply::from(request.send().await.unwrap()).await }
     };
     post("text/plain", "{}")
@@ -85,7 +85,7 @@ async fn bodies_must_be_json_objects_within_the_limit() {
         .assert_problem(400, "malformed_json");
     post(
         "application/json; charset=utf-8",
-        &*Box::leak(format!("{}1{}", "[".repeat(200), "]".repeat(200)).into_boxed_str()),
+        &format!("{}1{}", "[".repeat(200), "]".repeat(200)),
     )
     .await
     .assert_problem(400, "malformed_json");
