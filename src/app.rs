@@ -68,13 +68,9 @@ impl App {
             audience: jwt.audience.clone(),
             leeway: *jwt.leeway,
         };
-        let workers = match config.password.hash_workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n as usize,
-        };
         let pool = HashingPool::new(
             PasswordHasher::new(config.hash_params())?,
-            workers,
+            config.hash_workers(),
             config.password.hash_queue as usize,
         )?;
         let tokens = TokenService::new(

@@ -36,10 +36,10 @@ impl From<StartupError> for CliError {
 pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
     let config = context.config.clone();
     let bind = config.http.bind;
-    // Blocking work (store calls, hashing) runs on tokio's blocking pool; it
-    // never needs more threads than database connections plus hashing workers.
-    let blocking_threads =
-        config.database.pool_size as usize + config.password.hash_workers.max(8) as usize + 8;
+    // Blocking work (store calls, hashing) runs on tokio's blocking pool: one
+    // thread per database connection and per hashing worker, plus a few for
+    // the reset jobs' and the pruner's store calls.
+    let blocking_threads = config.database.pool_size as usize + config.hash_workers() + 8;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("authd")

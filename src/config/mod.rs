@@ -436,6 +436,14 @@ impl Config {
         })
     }
 
+    /// Hashing workers in force: `password.hash_workers`, or one per CPU core when 0.
+    pub fn hash_workers(&self) -> usize {
+        match self.password.hash_workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n as usize,
+        }
+    }
+
     /// The argon2 parameters of `[password]`.
     pub fn hash_params(&self) -> crate::auth::HashParams {
         crate::auth::HashParams {
