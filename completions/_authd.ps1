@@ -35,9 +35,11 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration')
             [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import users from the service authd replaces')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
+            [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)')
             [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -411,6 +413,47 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         'authd;token;help;help' {
             break
         }
+        'authd;import' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('django', 'django', [CompletionResultType]::ParameterValue, 'Import the users of the Django REST Framework + SimpleJWT service authd replaces')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;import;django' {
+            [CompletionResult]::new('--from-database', '--from-database', [CompletionResultType]::ParameterName, 'The Django database: sqlite://PATH or postgres://user:pass@host/db (read only)')
+            [CompletionResult]::new('--from-dumpdata', '--from-dumpdata', [CompletionResultType]::ParameterName, 'A `manage.py dumpdata <app>.<user model> [token_blacklist]` JSON file')
+            [CompletionResult]::new('--table', '--table', [CompletionResultType]::ParameterName, 'The user table (default: the one table with id, email, password and last_login columns)')
+            [CompletionResult]::new('--on-conflict', '--on-conflict', [CompletionResultType]::ParameterName, 'What to do with an account whose id exists already in authd')
+            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Rows per transaction')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Check everything and report what would happen; write nothing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;import;help' {
+            [CompletionResult]::new('django', 'django', [CompletionResultType]::ParameterValue, 'Import the users of the Django REST Framework + SimpleJWT service authd replaces')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;import;help;django' {
+            break
+        }
+        'authd;import;help;help' {
+            break
+        }
         'authd;key' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
@@ -564,6 +607,18 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         'authd;throttle;help;help' {
             break
         }
+        'authd;openapi' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the document to FILE instead of standard output')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'authd;generate-assets' {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'The folder that receives completions/ and man/')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
@@ -583,9 +638,11 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration')
             [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import users from the service authd replaces')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
+            [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)')
             [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -668,6 +725,13 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         'authd;help;token;list' {
             break
         }
+        'authd;help;import' {
+            [CompletionResult]::new('django', 'django', [CompletionResultType]::ParameterValue, 'Import the users of the Django REST Framework + SimpleJWT service authd replaces')
+            break
+        }
+        'authd;help;import;django' {
+            break
+        }
         'authd;help;key' {
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
@@ -695,6 +759,9 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;help;throttle;clear' {
+            break
+        }
+        'authd;help;openapi' {
             break
         }
         'authd;help;generate-assets' {

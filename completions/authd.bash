@@ -28,6 +28,9 @@ _authd() {
             authd,help)
                 cmd="authd__subcmd__help"
                 ;;
+            authd,import)
+                cmd="authd__subcmd__import"
+                ;;
             authd,key)
                 cmd="authd__subcmd__key"
                 ;;
@@ -36,6 +39,9 @@ _authd() {
                 ;;
             authd,migrate)
                 cmd="authd__subcmd__migrate"
+                ;;
+            authd,openapi)
+                cmd="authd__subcmd__openapi"
                 ;;
             authd,serve)
                 cmd="authd__subcmd__serve"
@@ -91,6 +97,9 @@ _authd() {
             authd__subcmd__help,help)
                 cmd="authd__subcmd__help__subcmd__help"
                 ;;
+            authd__subcmd__help,import)
+                cmd="authd__subcmd__help__subcmd__import"
+                ;;
             authd__subcmd__help,key)
                 cmd="authd__subcmd__help__subcmd__key"
                 ;;
@@ -99,6 +108,9 @@ _authd() {
                 ;;
             authd__subcmd__help,migrate)
                 cmd="authd__subcmd__help__subcmd__migrate"
+                ;;
+            authd__subcmd__help,openapi)
+                cmd="authd__subcmd__help__subcmd__openapi"
                 ;;
             authd__subcmd__help,serve)
                 cmd="authd__subcmd__help__subcmd__serve"
@@ -120,6 +132,9 @@ _authd() {
                 ;;
             authd__subcmd__help__subcmd__config,check)
                 cmd="authd__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            authd__subcmd__help__subcmd__import,django)
+                cmd="authd__subcmd__help__subcmd__import__subcmd__django"
                 ;;
             authd__subcmd__help__subcmd__key,generate)
                 cmd="authd__subcmd__help__subcmd__key__subcmd__generate"
@@ -171,6 +186,18 @@ _authd() {
                 ;;
             authd__subcmd__help__subcmd__user,update)
                 cmd="authd__subcmd__help__subcmd__user__subcmd__update"
+                ;;
+            authd__subcmd__import,django)
+                cmd="authd__subcmd__import__subcmd__django"
+                ;;
+            authd__subcmd__import,help)
+                cmd="authd__subcmd__import__subcmd__help"
+                ;;
+            authd__subcmd__import__subcmd__help,django)
+                cmd="authd__subcmd__import__subcmd__help__subcmd__django"
+                ;;
+            authd__subcmd__import__subcmd__help,help)
+                cmd="authd__subcmd__import__subcmd__help__subcmd__help"
                 ;;
             authd__subcmd__key,generate)
                 cmd="authd__subcmd__key__subcmd__generate"
@@ -317,7 +344,7 @@ _authd() {
 
     case "${cmd}" in
         authd)
-            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token key loadtest throttle generate-assets help"
+            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -577,7 +604,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__help)
-            opts="serve migrate user config blacklist token key loadtest throttle generate-assets help"
+            opts="serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -677,6 +704,34 @@ _authd() {
         authd__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__import)
+            opts="django"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__import__subcmd__django)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -789,6 +844,20 @@ _authd() {
         authd__subcmd__help__subcmd__migrate__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__openapi)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1011,6 +1080,112 @@ _authd() {
             return 0
             ;;
         authd__subcmd__help__subcmd__user__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__import)
+            opts="-v -h -V --config --output --verbose --help --version django help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__import__subcmd__django)
+            opts="-v -h -V --from-database --from-dumpdata --table --on-conflict --dry-run --batch-size --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from-database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-dumpdata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-conflict)
+                    COMPREPLY=($(compgen -W "skip update fail" -- "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__import__subcmd__help)
+            opts="django help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__import__subcmd__help__subcmd__django)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__import__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1379,6 +1554,32 @@ _authd() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__openapi)
+            opts="-v -h -V --out --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

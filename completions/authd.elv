@@ -32,9 +32,11 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand config 'Inspect the configuration'
             cand blacklist 'Prune expired tokens, or count tokens by state'
             cand token 'Revoke tokens and sessions, or list a user''s sessions'
+            cand import 'Import users from the service authd replaces'
             cand key 'Generate and list JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
+            cand openapi 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
             cand generate-assets 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -361,6 +363,42 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;token;help;help'= {
         }
+        &'authd;import'= {
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand django 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authd;import;django'= {
+            cand --from-database 'The Django database: sqlite://PATH or postgres://user:pass@host/db (read only)'
+            cand --from-dumpdata 'A `manage.py dumpdata <app>.<user model> [token_blacklist]` JSON file'
+            cand --table 'The user table (default: the one table with id, email, password and last_login columns)'
+            cand --on-conflict 'What to do with an account whose id exists already in authd'
+            cand --batch-size 'Rows per transaction'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand --dry-run 'Check everything and report what would happen; write nothing'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authd;import;help'= {
+            cand django 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authd;import;help;django'= {
+        }
+        &'authd;import;help;help'= {
+        }
         &'authd;key'= {
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
@@ -495,6 +533,17 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;throttle;help;help'= {
         }
+        &'authd;openapi'= {
+            cand --out 'Write the document to FILE instead of standard output'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'authd;generate-assets'= {
             cand --out-dir 'The folder that receives completions/ and man/'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
@@ -513,9 +562,11 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand config 'Inspect the configuration'
             cand blacklist 'Prune expired tokens, or count tokens by state'
             cand token 'Revoke tokens and sessions, or list a user''s sessions'
+            cand import 'Import users from the service authd replaces'
             cand key 'Generate and list JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
+            cand openapi 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
             cand generate-assets 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -576,6 +627,11 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;help;token;list'= {
         }
+        &'authd;help;import'= {
+            cand django 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
+        }
+        &'authd;help;import;django'= {
+        }
         &'authd;help;key'= {
             cand generate 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
             cand list 'List the configured signing keys: id, algorithm, which one signs'
@@ -596,6 +652,8 @@ set edit:completion:arg-completer[authd] = {|@words|
         &'authd;help;throttle;show'= {
         }
         &'authd;help;throttle;clear'= {
+        }
+        &'authd;help;openapi'= {
         }
         &'authd;help;generate-assets'= {
         }

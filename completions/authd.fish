@@ -36,9 +36,11 @@ complete -c authd -n "__fish_authd_needs_command" -f -a "user" -d 'Create, inspe
 complete -c authd -n "__fish_authd_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c authd -n "__fish_authd_needs_command" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
 complete -c authd -n "__fish_authd_needs_command" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
+complete -c authd -n "__fish_authd_needs_command" -f -a "import" -d 'Import users from the service authd replaces'
 complete -c authd -n "__fish_authd_needs_command" -f -a "key" -d 'Generate and list JWT signing keys'
 complete -c authd -n "__fish_authd_needs_command" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
 complete -c authd -n "__fish_authd_needs_command" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
+complete -c authd -n "__fish_authd_needs_command" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
 complete -c authd -n "__fish_authd_needs_command" -f -a "generate-assets" -d 'Regenerate completions/ and man/ from these definitions (for authd\'s own developers)'
 complete -c authd -n "__fish_authd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand serve" -l bind -d 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind)' -r
@@ -230,6 +232,30 @@ complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subco
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s sessions with their refresh tokens: issued, expires, state, why revoked'
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l from-database -d 'The Django database: sqlite://PATH or postgres://user:pass@host/db (read only)' -r
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l from-dumpdata -d 'A `manage.py dumpdata <app>.<user model> [token_blacklist]` JSON file' -r -F
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l table -d 'The user table (default: the one table with id, email, password and last_login columns)' -r
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l on-conflict -d 'What to do with an account whose id exists already in authd' -r -f -a "skip\t'Leave the existing account as it is'
+update\t'Overwrite it with Django\'s values, password hash included (before the cut-over only)'
+fail\t'Stop the import'"
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l batch-size -d 'Rows per transaction' -r
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -l dry-run -d 'Check everything and report what would happen; write nothing'
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
@@ -310,6 +336,13 @@ complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_su
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Delete windows, unlocking whoever they lock out'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand openapi" -l out -d 'Write the document to FILE instead of standard output' -r -F
+complete -c authd -n "__fish_authd_using_subcommand openapi" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand openapi" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand openapi" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand openapi" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand openapi" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand generate-assets" -l out-dir -d 'The folder that receives completions/ and man/' -r -F
 complete -c authd -n "__fish_authd_using_subcommand generate-assets" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand generate-assets" -l output -d 'How admin commands print their results' -r -f -a "table\t''
@@ -317,17 +350,19 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand generate-assets" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand generate-assets" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand generate-assets" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "serve" -d 'Run the HTTP service'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "config" -d 'Inspect the configuration'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "key" -d 'Generate and list JWT signing keys'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "generate-assets" -d 'Regenerate completions/ and man/ from these definitions (for authd\'s own developers)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token key loadtest throttle generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "serve" -d 'Run the HTTP service'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "config" -d 'Inspect the configuration'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "import" -d 'Import users from the service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "key" -d 'Generate and list JWT signing keys'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "generate-assets" -d 'Regenerate completions/ and man/ from these definitions (for authd\'s own developers)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show every migration: applied (when), pending, or modified'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "down" -d 'Run down scripts, newest first, until the schema is at version N (0: empty)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create an account. The password comes from --password-stdin or a hidden prompt'
@@ -343,6 +378,7 @@ complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcom
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from blacklist" -f -a "stats" -d 'Count refresh and reset tokens by state (active, revoked, expired)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s sessions with their refresh tokens: issued, expires, state, why revoked'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the configured signing keys: id, algorithm, which one signs'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "ratelimit" -d 'Check that a throttle scope lets exactly the expected number of requests through'

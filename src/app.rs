@@ -1,19 +1,22 @@
 //! `App`: the shared state of a running server, one cheap-to-clone handle
 //! around an `Arc`. It holds the configuration and the token service (which
 //! owns the store pool, the signing keys and the hashing pool), the
-//! throttle and the Redis connection. Nothing in it
+//! throttle, the Redis connection, the metrics and the OpenAPI document. Nothing in it
 //! is behind a lock: the pools are the synchronization, each bounded by
 //! config (`database.pool_size`, `password.hash_workers` + `hash_queue`).
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
+use crate::auth::legacy_jwt::LegacyKeys;
 use crate::auth::tokens::TokenService;
 use crate::auth::HashingPool;
-use crate::auth::PasswordHasher;
 use crate::config::Config;
 use crate::kv::Kv;
+use crate::metrics::{Metrics, Sources};
 use crate::reset::ResetService;
 use crate::store::{self, StoreError};
 use crate::throttle::Throttle;
@@ -24,8 +27,11 @@ pub struct App(Arc<AppState>);
 pub struct AppState {
     pub config: Config,
     pub tokens: TokenService,
-    pub throttle: Throttle,
+    pub throttle: Arc<Throttle>,
     pub reset: ResetService,
+    pub metrics: Metrics,
+    /// The OpenAPI document served at `/api/schema/`, made once.
+    pub schema: Bytes,
     /// The shared Redis, when `redis.url` is set.
     pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
@@ -69,7 +75,7 @@ impl App {
             leeway: *jwt.leeway,
         };
         let pool = HashingPool::new(
-            PasswordHasher::new(config.hash_params())?,
+            config.password_hasher()?,
             config.hash_workers(),
             config.password.hash_queue as usize,
         )?;
@@ -78,15 +84,25 @@ impl App {
             JwtKeys::new(&signing_keys, settings),
             pool,
             *jwt.refresh_reuse_grace,
-        );
+        )
+        .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
         let kv = Kv::connect_lazy(&config.redis)?;
-        let throttle = Throttle::new(&config.throttle, kv.clone());
+        let throttle = Arc::new(Throttle::new(&config.throttle, kv.clone()));
         let reset = ResetService::start(&config, Arc::clone(tokens.store()), kv.clone())?;
+        let metrics = Metrics::new(Sources {
+            hashing: tokens.pool().clone(),
+            store: Arc::clone(tokens.store()),
+            throttle: Arc::clone(&throttle),
+            reset: reset.stats(),
+        });
+        let schema = Bytes::from(crate::http::openapi::json(&config));
         let state = AppState {
             config,
             tokens,
             throttle,
             reset,
+            metrics,
+            schema,
             kv,
             development,
         };

@@ -51,12 +51,27 @@ impl Kv {
     }
 
     /// Runs one operation on the shared connection within `redis.timeout`.
+    ///
+    /// The connection manager reports a failed (re)connection to the first
+    /// operation after it and only then starts a new attempt, so right after
+    /// Redis comes back the first operation would still fail, and the
+    /// throttle's next probe is a second away. An operation refused at
+    /// connection time was never sent, so it is safe to run once more on
+    /// the fresh attempt, within the same timeout.
     pub async fn run<T, F, Fut>(&self, operation: F) -> Result<T, KvError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, operation(self.connection.clone())).await {
+        let attempt = async {
+            match operation(self.connection.clone()).await {
+                Err(error) if error.is_connection_refusal() => {
+                    operation(self.connection.clone()).await
+                }
+                result => result,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(KvError::Timeout(self.timeout)),
         }

@@ -8,6 +8,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use authd::cli::{self, Cli};
+use authd::config::LogFormat;
 
 fn main() -> ExitCode {
     let args = Cli::parse();
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
         Ok(context) => context,
         Err(error) => return fail(&error),
     };
-    init_logging(&context.config.log.level);
+    init_logging(&context.config.log.level, context.config.log.format);
     match cli::run(args.command, &context) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
@@ -28,12 +29,19 @@ fn fail(error: &cli::CliError) -> ExitCode {
 }
 
 /// Logs go to stderr so stdout stays the command's result. `RUST_LOG` wins
-/// over `log.level`.
-fn init_logging(level: &str) {
+/// over `log.level`. `json`: one object per line, the event's fields at the
+/// top level (`method`, `route`, `status`, `latency_ms`, `request_id`, ...).
+fn init_logging(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }

@@ -17,6 +17,7 @@ http_suite!(
     password_change_cuts_off_every_other_token,
     password_change_refuses_a_wrong_old_or_weak_new_password,
     login_upgrades_a_hash_made_with_old_parameters,
+    a_hash_below_the_configured_minimum_never_verifies,
 );
 
 async fn register_returns_the_user_object_and_refuses_duplicates(db: &TestDb) {
@@ -359,4 +360,33 @@ async fn login_upgrades_a_hash_made_with_old_parameters(db: &TestDb) {
         "rehashed with the new parameters"
     );
     upgraded.login("ada@example.com").await;
+}
+
+/// A valid argon2id hash of `PASSWORD` with the given memory cost.
+fn argon2id_hash(memory_kib: u32) -> String {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
+    let params = argon2::Params::new(memory_kib, 1, 1, None).unwrap();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string()
+}
+
+async fn a_hash_below_the_configured_minimum_never_verifies(db: &TestDb) {
+    let server = TestServer::start(db, |_| {}).await;
+    server.register("ada@example.com").await;
+    // Someone with write access to the database downgrades the hash: the
+    // right password must not open the account with it.
+    let weak = argon2id_hash(512);
+    blocking(|| db.execute(&format!("UPDATE users SET password_hash = '{weak}'")));
+    server
+        .post(
+            "/api/auth/login/",
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let at_floor = argon2id_hash(1024);
+    blocking(|| db.execute(&format!("UPDATE users SET password_hash = '{at_floor}'")));
+    server.login("ada@example.com").await;
 }

@@ -3,72 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use common::process::ServeProcess as Process;
 use common::server::{all_at_once, TEST_SECRET};
 use common::{stderr, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
-
-/// A running `authd serve` and the lines it logs; killed if still running
-/// when dropped, so a failing test leaves no server behind.
-struct Process {
-    child: Child,
-    base: String,
-    logs: mpsc::Receiver<String>,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Process {
-    /// Starts `command` (already `authd serve ...`) and waits for its listening line.
-    fn start(mut command: Command) -> Process {
-        command.stderr(Stdio::piped()).stdout(Stdio::null());
-        let (lines, logs) = mpsc::channel();
-        let mut process = Process {
-            child: command.spawn().expect("spawn authd serve"),
-            base: String::new(),
-            logs,
-        };
-        let stderr = process.child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        while process.base.is_empty() {
-            let line = process.logs.recv_timeout(Duration::from_secs(20));
-            let line = line.unwrap_or_else(|_| panic!("no listening line in {seen:?}"));
-            if let Some(address) = line.split("address=").nth(1) {
-                process.base = format!("http://{}", address.split_whitespace().next().unwrap());
-            }
-            seen.push(line);
-        }
-        process
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit (from an async test).
-    fn exit_code(&mut self) -> Option<i32> {
-        tokio::task::block_in_place(|| self.child.wait().unwrap().code())
-    }
-}
 
 fn serve(db: &TestDb) -> Command {
     let mut command = db.authd();
@@ -105,7 +47,7 @@ async fn sigterm_with_fifty_requests_in_flight_loses_none() {
         reply.assert_problem(401, "invalid_credentials");
     }
     assert_eq!(process.exit_code(), Some(0));
-    let logs: Vec<String> = process.logs.try_iter().collect();
+    let logs = process.logs();
     assert!(
         logs.iter().any(|l| l.contains("SIGTERM received")),
         "{logs:?}"
@@ -192,9 +134,94 @@ async fn a_first_run_with_no_configuration_serves_in_development_mode() {
     );
     process.terminate();
     assert_eq!(process.exit_code(), Some(0));
-    let logs: Vec<String> = process.logs.try_iter().collect();
+    let logs = process.logs();
     assert!(
         !logs.iter().any(|l| l.contains("correct horse")),
         "no password in the logs"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_the_request_fields() {
+    let db = TestDb::sqlite();
+    let mut command = serve(&db);
+    command
+        .env("SECRET_KEY", TEST_SECRET)
+        .env("AUTHD_LOG__FORMAT", "json");
+    let mut process = Process::start(command);
+    let client = reqwest::Client::new();
+    let reply = client
+        .get(format!("{}/healthz", process.base))
+        .header("X-Request-Id", "json-log-check")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    process.terminate();
+    assert_eq!(process.exit_code(), Some(0));
+    let lines = process.logs();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let request = events
+        .iter()
+        .find(|e| e["request_id"] == "json-log-check")
+        .unwrap_or_else(|| panic!("no request line in {lines:?}"));
+    assert_eq!(request["target"], "authd::request");
+    assert_eq!(request["level"], "INFO");
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["route"], "/healthz");
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["client_ip"], "127.0.0.1");
+    assert!(request["latency_ms"].as_f64().is_some());
+    assert!(request["timestamp"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_bind_serves_metrics_on_its_own_address_only() {
+    let db = TestDb::sqlite();
+    let metrics_address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let mut command = serve(&db);
+    command
+        .env("SECRET_KEY", TEST_SECRET)
+        .env("AUTHD_METRICS__BIND", metrics_address.to_string());
+    let process = Process::start(command);
+    let client = reqwest::Client::new();
+    let public = client
+        .get(format!("{}/metrics", process.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let mut scraped = None;
+    for _ in 0..50 {
+        if let Ok(reply) = client
+            .get(format!("http://{metrics_address}/metrics"))
+            .send()
+            .await
+        {
+            scraped = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let scraped = scraped.expect("the metrics listener answers");
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.contains(
+            "authd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"
+        ),
+        "{text}"
+    );
+    let api = client
+        .get(format!("http://{metrics_address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND, "only /metrics there");
 }

@@ -11,12 +11,22 @@
 //!
 //! Unknown accounts are verified against a dummy hash made at start-up with
 //! the same parameters, so a login costs the same whether the email exists.
+//! (An account still holding a hash imported from Django costs that hash's
+//! work factor instead, until its first login replaces it.) The time each
+//! admitted job waits for a worker is recorded in a histogram
+//! (`authd_hashing_wait_seconds`).
+//! [`HashingPool::work_done`] counts the argon2 work of every verification
+//! (memory x passes x lanes of the hash checked), so tests can show that.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::metrics::histogram::Histogram;
 
 use tokio::sync::Semaphore;
 
-use super::password::{PasswordHash, PasswordHasher};
+use super::password::{PasswordHash, PasswordHasher, Verified};
 use super::HashingError;
 use crate::domain::{NewPassword, Password};
 
@@ -24,14 +34,6 @@ use crate::domain::{NewPassword, Password};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("password hashing is at capacity")]
 pub struct PoolBusy;
-
-/// The result of checking a password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verified {
-    pub matched: bool,
-    /// The stored hash used other parameters: store a fresh one.
-    pub needs_rehash: bool,
-}
 
 #[derive(Clone)]
 pub struct HashingPool {
@@ -41,8 +43,17 @@ pub struct HashingPool {
     /// Hashes computing or waiting; workers + queue permits.
     admitted: Arc<Semaphore>,
     capacity: usize,
+    workers: usize,
     dummy: PasswordHash,
+    wait_seconds: Histogram,
+    /// Argon2 work of the verifications so far, in KiB x passes x lanes.
+    work: Arc<AtomicU64>,
 }
+
+/// Bounds of the wait histogram, in seconds: 1 ms to ~4 s.
+const WAIT_BUCKETS: [f64; 13] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0,
+];
 
 impl HashingPool {
     /// Computes the dummy hash (one hash, at start-up).
@@ -58,13 +69,37 @@ impl HashingPool {
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue)),
             capacity: workers + queue,
+            workers,
             dummy,
+            wait_seconds: Histogram::new(WAIT_BUCKETS),
+            work: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// Hashes running or waiting now.
     pub fn in_use(&self) -> usize {
         self.capacity - self.admitted.available_permits()
+    }
+
+    /// Hashes computing now.
+    pub fn running(&self) -> usize {
+        self.workers - self.running.available_permits()
+    }
+
+    /// Hashes admitted and waiting for a worker.
+    pub fn waiting(&self) -> usize {
+        self.in_use().saturating_sub(self.running())
+    }
+
+    /// How long admitted jobs waited for a worker (shared with the registry).
+    pub fn wait_seconds(&self) -> Histogram {
+        self.wait_seconds.clone()
+    }
+
+    /// Argon2 work of every verification so far (KiB x passes x lanes of
+    /// each hash checked, the dummy included).
+    pub fn work_done(&self) -> u64 {
+        self.work.load(Ordering::Relaxed)
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when
@@ -75,17 +110,16 @@ impl HashingPool {
         stored: Option<PasswordHash>,
     ) -> Result<Verified, PoolBusy> {
         let dummy = self.dummy.clone();
+        let work = Arc::clone(&self.work);
         self.run(move |hasher| match stored.filter(PasswordHash::is_usable) {
-            Some(hash) => Verified {
-                matched: hasher.verify(&password, &hash),
-                needs_rehash: hasher.needs_rehash(&hash),
-            },
+            Some(hash) => {
+                work.fetch_add(hash.cost(), Ordering::Relaxed);
+                hasher.check(&password, &hash)
+            }
             None => {
+                work.fetch_add(dummy.cost(), Ordering::Relaxed);
                 hasher.verify(&password, &dummy);
-                Verified {
-                    matched: false,
-                    needs_rehash: false,
-                }
+                Verified::NO_MATCH
             }
         })
         .await
@@ -115,10 +149,13 @@ impl HashingPool {
         let _admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| PoolBusy)?;
+        let admitted_at = Instant::now();
         let _running = Arc::clone(&self.running)
             .acquire_owned()
             .await
             .map_err(|_| PoolBusy)?;
+        self.wait_seconds
+            .observe(admitted_at.elapsed().as_secs_f64());
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || job(&hasher))
             .await
@@ -156,7 +193,8 @@ mod tests {
             ok,
             Verified {
                 matched: true,
-                needs_rehash: false
+                needs_rehash: false,
+                must_upgrade: false
             }
         );
         assert!(
@@ -185,27 +223,32 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refuses_at_once_beyond_workers_plus_queue() {
         let pool = pool(1, 2);
-        let gate = Arc::new(std::sync::Barrier::new(2));
-        // One job computing (held at the gate) and two waiting fill the pool.
+        // Every job holds its worker until released, so whichever one gets
+        // the worker first, none finishes before the pool is seen full.
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let held: Vec<_> = (0..3)
-            .map(|i| {
+            .map(|_| {
                 let pool = pool.clone();
-                let gate = Arc::clone(&gate);
+                let released = Arc::clone(&released);
                 tokio::spawn(async move {
                     pool.run(move |_| {
-                        if i == 0 {
-                            gate.wait();
+                        while !released.load(Ordering::Acquire) {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
                         }
                     })
                     .await
                 })
             })
             .collect();
-        while pool.in_use() < 3 {
-            tokio::task::yield_now().await;
-        }
+        let full = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while pool.in_use() < 3 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(full.is_ok(), "three jobs never filled the pool");
         assert_eq!(pool.verify(Password::new("p"), None).await, Err(PoolBusy));
-        gate.wait();
+        released.store(true, Ordering::Release);
         for job in held {
             assert!(job.await.unwrap().is_ok());
         }

@@ -211,26 +211,13 @@ impl JwtKeys {
         expected: Option<TokenType>,
         validation: &Validation,
     ) -> Result<Claims, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError("too long"));
-        }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| TokenError("malformed header"))?;
-        if header.alg != Algorithm::HS256 {
-            return Err(TokenError("algorithm not allowed"));
-        }
+        let header = hs256_header(token)?;
         let kid = header.kid.ok_or(TokenError("no key id"))?;
         let key = self
             .verifying
             .get(&kid)
             .ok_or(TokenError("unknown key id"))?;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError("expired"),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError("bad signature"),
-                _ => TokenError("invalid claims"),
-            })?
-            .claims;
+        let claims: Claims = decode(token, key, validation)?;
         if expected.is_some_and(|t| t != claims.token_type) {
             return Err(TokenError("wrong token type"));
         }
@@ -241,6 +228,34 @@ impl JwtKeys {
         }
         Ok(claims)
     }
+}
+
+/// The header of a token no longer than [`MAX_TOKEN_BYTES`] whose algorithm
+/// is HS256 (the only one authd and SimpleJWT use).
+pub(super) fn hs256_header(token: &str) -> Result<Header, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError("too long"));
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError("malformed header"))?;
+    if header.alg != Algorithm::HS256 {
+        return Err(TokenError("algorithm not allowed"));
+    }
+    Ok(header)
+}
+
+/// Verifies signature and `validation`, and deserializes the claims.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<T, TokenError> {
+    jsonwebtoken::decode::<T>(token, key, validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError("expired"),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError("bad signature"),
+            _ => TokenError("invalid claims"),
+        })
 }
 
 /// 32 lowercase hex characters from the OS CSPRNG: token ids and session ids.

@@ -4,8 +4,11 @@
 mod hashing;
 pub mod jwt;
 pub mod keys;
+pub mod legacy_hash;
+pub mod legacy_jwt;
+mod legacy_tokens;
 mod password;
 pub mod tokens;
 
 pub use hashing::{HashingPool, PoolBusy};
-pub use password::{HashParams, HashingError, PasswordHash, PasswordHasher};
+pub use password::{HashFloors, HashParams, HashingError, PasswordHash, PasswordHasher, Verified};

@@ -6,6 +6,23 @@
 //! tells the login path to store a fresh hash. Hashing is deliberately slow
 //! and blocking: callers on an async runtime run it on the bounded hashing
 //! pool, never on a worker thread.
+//!
+//! A stored hash is one of three things: unusable (`!...`, as in Django),
+//! authd's own argon2id PHC string (`$argon2id$...`), or a hash imported
+//! from Django (`pbkdf2_sha256$...`, see `legacy_hash`). authd only ever
+//! writes argon2id; a legacy hash always `needs_rehash`.
+//!
+//! [`HashFloors`] set the weakest hash accepted, differently for the two
+//! kinds, on purpose. authd never writes an argon2id hash below
+//! `password.min_*` (configuration refuses parameters below them), so a
+//! native hash below the floor can only come from someone writing to the
+//! database or a botched restore: it never verifies, so a downgraded hash
+//! is not a way in. A legacy PBKDF2 hash below
+//! `password.legacy_pbkdf2_min_iterations` is ordinary history (older
+//! Django releases used fewer iterations) and refusing it would force its
+//! owner through a reset, which the migration promises not to do: it is
+//! accepted for exactly one login, which must replace it with argon2id
+//! ([`Verified::must_upgrade`]) or fail.
 
 use std::fmt;
 
@@ -13,6 +30,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash as PhcHash, SaltStrin
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use rand::distributions::{Alphanumeric, DistString};
 
+use super::legacy_hash::LegacyHash;
 use crate::domain::{NewPassword, Password};
 
 /// Prefix that marks a hash no password can match (as in Django).
@@ -44,6 +62,17 @@ impl PasswordHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What verifying against it costs: memory (KiB) x passes x lanes, from
+    /// its PHC parameters; 0 when it has none (never verified).
+    pub fn cost(&self) -> u64 {
+        PhcHash::new(&self.0)
+            .ok()
+            .and_then(|phc| Params::try_from(&phc).ok())
+            .map_or(0, |p| {
+                u64::from(p.m_cost()) * u64::from(p.t_cost()) * u64::from(p.p_cost())
+            })
+    }
 }
 
 impl fmt::Debug for PasswordHash {
@@ -60,6 +89,56 @@ pub struct HashParams {
     pub parallelism: u32,
 }
 
+impl HashParams {
+    /// True when no parameter is below `floor`'s.
+    pub fn at_least(&self, floor: &HashParams) -> bool {
+        self.memory_kib >= floor.memory_kib
+            && self.iterations >= floor.iterations
+            && self.parallelism >= floor.parallelism
+    }
+}
+
+/// The weakest stored hashes accepted (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashFloors {
+    /// An argon2id hash with any parameter below these never verifies.
+    pub native: HashParams,
+    /// A Django PBKDF2 hash with fewer iterations verifies only for the
+    /// login that replaces it.
+    pub legacy_pbkdf2_iterations: u32,
+}
+
+impl HashFloors {
+    /// No floor at all: every well-formed hash is checked.
+    pub const NONE: HashFloors = HashFloors {
+        native: HashParams {
+            memory_kib: 0,
+            iterations: 0,
+            parallelism: 0,
+        },
+        legacy_pbkdf2_iterations: 0,
+    };
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub matched: bool,
+    /// The stored hash is not argon2id with the current parameters: store a fresh one.
+    pub needs_rehash: bool,
+    /// The stored hash is a legacy one below its floor: the login may only
+    /// succeed if a fresh hash replaces it.
+    pub must_upgrade: bool,
+}
+
+impl Verified {
+    pub const NO_MATCH: Verified = Verified {
+        matched: false,
+        needs_rehash: false,
+        must_upgrade: false,
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HashingError {
     #[error("invalid argon2 parameters: {0}")]
@@ -73,6 +152,7 @@ pub enum HashingError {
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     params: HashParams,
+    floors: HashFloors,
 }
 
 impl PasswordHasher {
@@ -87,7 +167,13 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params),
             params,
+            floors: HashFloors::NONE,
         })
+    }
+
+    /// The same hasher, refusing hashes below `floors`.
+    pub fn with_floors(self, floors: HashFloors) -> PasswordHasher {
+        PasswordHasher { floors, ..self }
     }
 
     /// A new PHC string with a fresh random salt.
@@ -105,26 +191,68 @@ impl PasswordHasher {
             .map_err(|e| HashingError::Hash(e.to_string()))
     }
 
-    /// True when `password` matches `hash`. Malformed or unusable hashes
-    /// never match. The comparison is constant-time (argon2 crate).
+    /// True when `password` matches `hash` (see [`check`](Self::check)).
     pub fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
+        self.check(password, hash).matched
+    }
+
+    /// Checks `password` against a stored hash of any kind. Malformed or
+    /// unusable hashes, and argon2id hashes below the floor, never match.
+    /// Every comparison is constant-time (argon2, subtle, bcrypt crates).
+    pub fn check(&self, password: &Password, hash: &PasswordHash) -> Verified {
         if !hash.is_usable() {
-            return false;
+            return Verified::NO_MATCH;
+        }
+        if !hash.as_str().starts_with('$') {
+            return self.check_legacy(password, hash);
         }
         let Ok(parsed) = PhcHash::new(hash.as_str()) else {
-            return false;
+            return Verified::NO_MATCH;
         };
         if parsed.algorithm != Algorithm::Argon2id.ident() {
-            return false;
+            return Verified::NO_MATCH;
         }
-        self.argon2
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok()
+        let stored = Params::try_from(&parsed).map(|p| HashParams {
+            memory_kib: p.m_cost(),
+            iterations: p.t_cost(),
+            parallelism: p.p_cost(),
+        });
+        if !stored.is_ok_and(|p| p.at_least(&self.floors.native)) {
+            tracing::warn!(
+                "refused an argon2id hash whose parameters are below password.min_*: authd never writes one, so it was put in the database by other means"
+            );
+            return Verified::NO_MATCH;
+        }
+        Verified {
+            matched: self
+                .argon2
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok(),
+            needs_rehash: self.needs_rehash(hash),
+            must_upgrade: false,
+        }
+    }
+
+    fn check_legacy(&self, password: &Password, hash: &PasswordHash) -> Verified {
+        let Ok(legacy) = LegacyHash::parse(hash.as_str()) else {
+            return Verified::NO_MATCH;
+        };
+        let weak = legacy
+            .pbkdf2_iterations()
+            .is_some_and(|n| n < self.floors.legacy_pbkdf2_iterations);
+        Verified {
+            matched: legacy.verify(password.expose().as_bytes()),
+            needs_rehash: true,
+            must_upgrade: weak,
+        }
     }
 
     /// True when `hash` was not made with exactly the configured algorithm,
     /// version and parameters.
     pub fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        if !hash.as_str().starts_with('$') {
+            return true;
+        }
         let Ok(parsed) = PhcHash::new(hash.as_str()) else {
             return true;
         };
@@ -211,6 +339,69 @@ mod tests {
             parallelism: 1
         })
         .is_err());
+    }
+
+    #[test]
+    fn native_hashes_below_the_floor_never_verify() {
+        let weak = PasswordHasher::new(CHEAP).unwrap();
+        let hash = weak.hash(&new_password("correct horse battery")).unwrap();
+        let floors = HashFloors {
+            native: HashParams {
+                memory_kib: 2048,
+                ..CHEAP
+            },
+            legacy_pbkdf2_iterations: 0,
+        };
+        let strict = PasswordHasher::new(HashParams {
+            memory_kib: 4096,
+            ..CHEAP
+        })
+        .unwrap()
+        .with_floors(floors);
+        assert_eq!(
+            strict.check(&Password::new("correct horse battery"), &hash),
+            Verified::NO_MATCH,
+            "a downgraded hash is not a way in"
+        );
+        let at_floor = PasswordHasher::new(floors.native).unwrap();
+        let hash = at_floor
+            .hash(&new_password("correct horse battery"))
+            .unwrap();
+        let verified = strict.check(&Password::new("correct horse battery"), &hash);
+        assert!(verified.matched && verified.needs_rehash && !verified.must_upgrade);
+    }
+
+    #[test]
+    fn legacy_hashes_verify_always_need_a_rehash_and_weak_ones_must_upgrade() {
+        // Django's PBKDF2 hasher with 1,000 iterations, for "correct horse battery".
+        let legacy = PasswordHash::from_stored(
+            "pbkdf2_sha256$1000$YESvtmj05S9229waCNEUJx$HLF04ICcbNaKwi/AcQ3g95bYzK5NppGRYBl+VyemEZ4="
+                .into(),
+        );
+        let lenient = PasswordHasher::new(CHEAP).unwrap();
+        assert_eq!(
+            lenient.check(&Password::new("correct horse battery"), &legacy),
+            Verified {
+                matched: true,
+                needs_rehash: true,
+                must_upgrade: false
+            }
+        );
+        assert!(!lenient.verify(&Password::new("wrong horse battery"), &legacy));
+        let floored = PasswordHasher::new(CHEAP).unwrap().with_floors(HashFloors {
+            legacy_pbkdf2_iterations: 1001,
+            ..HashFloors::NONE
+        });
+        assert_eq!(
+            floored.check(&Password::new("correct horse battery"), &legacy),
+            Verified {
+                matched: true,
+                needs_rehash: true,
+                must_upgrade: true
+            }
+        );
+        let garbage = PasswordHash::from_stored("pbkdf2_sha256$1000$salt".into());
+        assert!(!lenient.verify(&Password::new("x"), &garbage));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::hashing::{HashingPool, PoolBusy};
-use super::jwt::{new_id, Claims, IssuedToken, JwtKeys, TokenType};
+use super::jwt::{new_id, IssuedToken, JwtKeys, TokenType};
+use super::legacy_jwt::LegacyKeys;
 use crate::domain::{self, Email, FullName, NewPassword, Password, PasswordRejected, User};
 use crate::store::{
     revoked_reason, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, Store,
@@ -45,7 +46,8 @@ pub enum AuthError {
 }
 
 /// Which sessions a logout ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum LogoutScope {
     /// The session of the presented token.
     Local,
@@ -58,26 +60,39 @@ pub enum LogoutScope {
 /// A request authenticated by an access token.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub claims: Claims,
     pub user: User,
+    /// The token's session; `None` for a token the Django service issued.
+    pub sid: Option<String>,
 }
 
 pub struct TokenService {
-    store: Arc<dyn Store>,
-    keys: JwtKeys,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) keys: JwtKeys,
+    /// SimpleJWT's key, when `jwt.legacy_simplejwt` is on (see `legacy_tokens`).
+    pub(super) legacy: Option<LegacyKeys>,
     pool: HashingPool,
     reuse_grace: Duration,
 }
 
-/// Runs a blocking store call off the async workers.
+/// Runs a blocking store call off the async workers; database errors are
+/// counted on the store (for metrics).
 pub async fn blocking<T: Send + 'static>(
     store: &Arc<dyn Store>,
     call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || call(store.as_ref()))
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Database("a store call panicked".into())))
+    tokio::task::spawn_blocking(move || {
+        let result = call(store.as_ref());
+        if matches!(
+            result,
+            Err(StoreError::Unavailable(_) | StoreError::Database(_))
+        ) {
+            store.note_error();
+        }
+        result
+    })
+    .await
+    .unwrap_or_else(|_| Err(StoreError::Database("a store call panicked".into())))
 }
 
 impl TokenService {
@@ -90,9 +105,22 @@ impl TokenService {
         TokenService {
             store,
             keys,
+            legacy: None,
             pool,
             reuse_grace,
         }
+    }
+
+    /// Also accepts the Django service's SimpleJWT tokens, verified by `legacy`.
+    pub fn with_legacy(self, legacy: Option<LegacyKeys>) -> TokenService {
+        TokenService { legacy, ..self }
+    }
+
+    /// The legacy keys, when `token` is a SimpleJWT token and they are configured.
+    fn legacy_for(&self, token: &str) -> Option<&LegacyKeys> {
+        self.legacy
+            .as_ref()
+            .filter(|_| LegacyKeys::is_legacy(token))
     }
 
     pub fn keys(&self) -> &JwtKeys {
@@ -108,8 +136,9 @@ impl TokenService {
     }
 
     /// Checks the credentials (the same hashing work for an unknown email, a
-    /// wrong password and a disabled account), upgrades an outdated hash, and
-    /// starts a session.
+    /// wrong password and a disabled account), upgrades an outdated or
+    /// imported hash, and starts a session. A failed upgrade costs only the
+    /// upgrade, except for a legacy hash below its floor (see `password`).
     pub async fn login(
         &self,
         email: Email,
@@ -125,13 +154,16 @@ impl TokenService {
             Some(user) if verified.matched && user.is_active => user,
             _ => return Err(AuthError::InvalidCredentials),
         };
-        if verified.needs_rehash {
-            self.upgrade_hash(
-                &user,
-                password,
-                stored.expect("a match implies a stored hash"),
-            )
-            .await;
+        let stored = stored.expect("a match implies a stored hash");
+        if verified.must_upgrade {
+            // Accepted for this one login only: if the replacement cannot be
+            // stored, the login fails rather than leave the weak hash in use.
+            tracing::warn!(user_id = %user.id, "accepted a legacy password hash below password.legacy_pbkdf2_min_iterations once; replacing it");
+            self.upgrade_hash(&user, password, stored).await?;
+        } else if verified.needs_rehash {
+            if let Err(error) = self.upgrade_hash(&user, password, stored).await {
+                tracing::warn!(user_id = %user.id, %error, "could not upgrade a password hash");
+            }
         }
         let (pair, started) = self.start_session(&user).await?;
         // start_session set last_login to the session's start.
@@ -142,24 +174,25 @@ impl TokenService {
         Ok((user, pair))
     }
 
-    /// Stores a hash with the current parameters; a failure only costs the
-    /// upgrade, never the login.
-    async fn upgrade_hash(&self, user: &User, password: Password, old: crate::auth::PasswordHash) {
-        let Ok(new) = self.pool.rehash(password).await else {
-            return;
-        };
+    /// Replaces `old` (outdated parameters, or imported from Django) with
+    /// an argon2id hash of the current parameters.
+    async fn upgrade_hash(
+        &self,
+        user: &User,
+        password: Password,
+        old: crate::auth::PasswordHash,
+    ) -> Result<(), AuthError> {
+        let new = self.pool.rehash(password).await?;
         let id = user.id;
-        if let Err(error) = blocking(&self.store, move |s| {
+        blocking(&self.store, move |s| {
             s.upgrade_password_hash(id, &old, &new)
         })
-        .await
-        {
-            tracing::warn!(user_id = %id, %error, "could not upgrade a password hash");
-        }
+        .await?;
+        Ok(())
     }
 
     /// Starts a new session for `user`; returns its first pair and its start.
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         user: &User,
     ) -> Result<(TokenPair, domain::Timestamp), AuthError> {
@@ -179,7 +212,12 @@ impl TokenService {
         Ok((pair, now))
     }
 
-    fn pair(&self, user: crate::domain::UserId, sid: &str, now: domain::Timestamp) -> TokenPair {
+    pub(super) fn pair(
+        &self,
+        user: crate::domain::UserId,
+        sid: &str,
+        now: domain::Timestamp,
+    ) -> TokenPair {
         TokenPair {
             access: self.keys.issue(TokenType::Access, user, sid, now),
             refresh: self.keys.issue(TokenType::Refresh, user, sid, now),
@@ -190,6 +228,9 @@ impl TokenService {
     /// the same session returned. A token already rotated is refused, and
     /// past the reuse grace its whole session is revoked.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        if let Some(legacy) = self.legacy_for(refresh_token) {
+            return self.refresh_legacy(legacy, refresh_token).await;
+        }
         let claims = self
             .keys
             .verify(refresh_token, Some(TokenType::Refresh))
@@ -225,6 +266,11 @@ impl TokenService {
 
     /// Authenticates an access token (the `Authorization: Bearer` of a request).
     pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, AuthError> {
+        if let Some(legacy) = self.legacy_for(access_token) {
+            return self
+                .check_legacy(legacy, access_token, TokenType::Access)
+                .await;
+        }
         let claims = self
             .keys
             .verify(access_token, Some(TokenType::Access))
@@ -238,8 +284,8 @@ impl TokenService {
                     && claims.iat >= state.user.tokens_valid_after.timestamp() =>
             {
                 Ok(Authenticated {
-                    claims,
                     user: state.user,
+                    sid: Some(claims.sid),
                 })
             }
             _ => Err(AuthError::TokenNotValid),
@@ -248,6 +294,16 @@ impl TokenService {
 
     /// `token/verify`: an access or refresh token that is valid now.
     pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
+        if let Some(legacy) = self.legacy_for(token) {
+            let token_type = legacy
+                .verify(token, None)
+                .map_err(|_| AuthError::TokenNotValid)?
+                .token_type;
+            return self
+                .check_legacy(legacy, token, token_type)
+                .await
+                .map(|_| ());
+        }
         let claims = self
             .keys
             .verify(token, None)
@@ -266,6 +322,9 @@ impl TokenService {
     /// Ends the session(s) `scope` names. Idempotent for any refresh token
     /// this server signed, expired or already revoked.
     pub async fn logout(&self, refresh_token: &str, scope: LogoutScope) -> Result<(), AuthError> {
+        if let Some(legacy) = self.legacy_for(refresh_token) {
+            return self.logout_legacy(legacy, refresh_token, scope).await;
+        }
         let claims = self
             .keys
             .verify_any_age(refresh_token, Some(TokenType::Refresh))

@@ -8,9 +8,11 @@ pub mod assets;
 mod blacklist;
 mod config_cmd;
 mod error;
+mod import;
 mod key;
 mod loadtest;
 mod migrate;
+mod openapi;
 mod output;
 mod password_input;
 mod serve;
@@ -68,6 +70,9 @@ pub enum Command {
     /// Revoke tokens and sessions, or list a user's sessions.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Import users from the service authd replaces.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Generate and list JWT signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -77,6 +82,8 @@ pub enum Command {
     /// Show or clear throttle windows on the shared Redis.
     #[command(subcommand)]
     Throttle(throttle::ThrottleCommand),
+    /// Print the OpenAPI document of the HTTP API (as served at /api/schema/).
+    Openapi(openapi::OpenapiArgs),
     /// Regenerate completions/ and man/ from these definitions (for authd's own developers).
     #[command(hide = true)]
     GenerateAssets {
@@ -136,7 +143,9 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Token(command) => token::run(command, context),
         Command::Blacklist(command) => blacklist::run(command, context),
         Command::Key(command) => key::run(command, context),
+        Command::Import(command) => import::run(command, context),
         Command::Loadtest(command) => loadtest::run(command, context),
+        Command::Openapi(args) => openapi::run(args, context),
         Command::GenerateAssets { out_dir } => assets::run(&out_dir, context),
     }
 }

@@ -50,12 +50,40 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
     let (app, keys) = App::build(config, context.development)?;
     announce(&app, &keys);
     runtime.block_on(async {
-        let server = Server::bind(app, bind)
+        let server = Server::bind(app.clone(), bind)
             .await
             .map_err(|e| CliError::Failed(format!("cannot listen on {bind}: {e}")))?;
         let address = server.local_addr()?;
+        // One signal stops both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         tracing::info!(%address, "listening on http://{address}");
-        server.run(shutdown_signal()).await;
+        let metrics = match app.config.metrics.bind {
+            None => None,
+            Some(metrics_bind) => {
+                let server = Server::bind_metrics(app.clone(), metrics_bind)
+                    .await
+                    .map_err(|e| {
+                        CliError::Failed(format!(
+                            "cannot listen on {metrics_bind} (metrics.bind): {e}"
+                        ))
+                    })?;
+                let metrics = server.local_addr()?;
+                tracing::info!(%metrics, "metrics on http://{metrics}/metrics");
+                let mut stopped = stopped.clone();
+                Some(tokio::spawn(server.run(async move {
+                    let _ = stopped.changed().await;
+                })))
+            }
+        };
+        server
+            .run(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            })
+            .await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         Ok(())
     })
 }

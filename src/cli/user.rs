@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::output::{self, OutputFormat};
 use super::password_input::read_password;
 use super::{CliError, Context};
-use crate::auth::PasswordHasher;
 use crate::domain::{
     self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserRef, UserUpdate,
 };
@@ -138,7 +137,7 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
             let email = Email::parse(&email)?;
             let full_name = FullName::parse(&full_name)?;
             let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
-            let hash = PasswordHasher::new(context.config.hash_params())?.hash(&password)?;
+            let hash = context.config.password_hasher()?.hash(&password)?;
             let new_user = NewUser {
                 email: email.clone(),
                 full_name,
@@ -235,7 +234,7 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
             let email = Email::parse(&user.email)?;
             let full_name = FullName::parse(&user.full_name)?;
             let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
-            let hash = PasswordHasher::new(context.config.hash_params())?.hash(&password)?;
+            let hash = context.config.password_hasher()?.hash(&password)?;
             store.set_password(
                 user.id,
                 &hash,

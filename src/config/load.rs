@@ -97,14 +97,7 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
     if let Some(path) = &file {
         let text = fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        table = text.parse::<toml::Table>().map_err(|e| {
-            ConfigError(format!(
-                "config file {}: {}",
-                path.display(),
-                one_line(&e.to_string())
-            ))
-        })?;
-        sources.record_tree(&table, "", &ConfigSource::File(path.clone()));
+        table = file_table(&text, path, &mut sources)?;
     }
 
     let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize to TOML");
@@ -127,6 +120,30 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
         file,
         configured,
     })
+}
+
+/// What [`load`] makes of a config file's text alone (no environment, no
+/// flags): the configuration, or the one-line error naming the key. The
+/// entry point of the config fuzz target.
+pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+    let mut sources = Sources::default();
+    let table = file_table(text, Path::new("authd.toml"), &mut sources)?;
+    let config = deserialize(table, &sources)?;
+    validate::validate(&config).map_err(|(key, message)| sources.error(&key, &message))?;
+    Ok(config)
+}
+
+/// Parses a config file's text, recording the file as the source of its keys.
+fn file_table(text: &str, path: &Path, sources: &mut Sources) -> Result<toml::Table, ConfigError> {
+    let table = text.parse::<toml::Table>().map_err(|e| {
+        ConfigError(format!(
+            "config file {}: {}",
+            path.display(),
+            one_line(&e.to_string())
+        ))
+    })?;
+    sources.record_tree(&table, "", &ConfigSource::File(path.to_path_buf()));
+    Ok(table)
 }
 
 /// `--config`, else `$AUTHD_CONFIG`, else `./authd.toml` if present.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Rate;
 
-pub use load::{load, ConfigError, ConfigSource, FlagOverride, LoadOptions};
+pub use load::{from_toml_str, load, ConfigError, ConfigSource, FlagOverride, LoadOptions};
 pub use values::{ConnectionUrl, Duration, Secret, REDACTED};
 
 /// The whole configuration.
@@ -102,6 +102,28 @@ pub struct JwtConfig {
     pub audience: Option<String>,
     pub leeway: Duration,
     pub refresh_reuse_grace: Duration,
+    /// Accepting the tokens the Django service (SimpleJWT) issued.
+    pub legacy_simplejwt: LegacySimpleJwtConfig,
+}
+
+/// SimpleJWT's tokens (HS256, no `kid`, a `user_id` claim), accepted until
+/// they expire so a switch from the Django service logs no one out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LegacySimpleJwtConfig {
+    pub enabled: bool,
+    /// The key SimpleJWT signed with: its `SIGNING_KEY`, by default Django's `SECRET_KEY`.
+    pub secret_key: Secret,
+    /// SimpleJWT's `USER_ID_CLAIM`.
+    pub user_id_claim: String,
+    /// SimpleJWT's `ISSUER`, when it set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// SimpleJWT's `AUDIENCE`, when it set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// SimpleJWT's `LEEWAY`.
+    pub leeway: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +147,15 @@ pub struct PasswordConfig {
     pub hash_workers: u32,
     /// Hash requests that may wait for a worker before logins get 503.
     pub hash_queue: u32,
+    /// The weakest argon2id hash that verifies: memory in KiB.
+    pub min_memory_kib: u32,
+    /// The weakest argon2id hash that verifies: passes.
+    pub min_iterations: u32,
+    /// The weakest argon2id hash that verifies: lanes.
+    pub min_parallelism: u32,
+    /// Imported Django PBKDF2 hashes with fewer iterations verify only for
+    /// the login that replaces them.
+    pub legacy_pbkdf2_min_iterations: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,6 +345,20 @@ impl Default for JwtConfig {
             audience: None,
             leeway: Duration::secs(0),
             refresh_reuse_grace: Duration::secs(10),
+            legacy_simplejwt: LegacySimpleJwtConfig::default(),
+        }
+    }
+}
+
+impl Default for LegacySimpleJwtConfig {
+    fn default() -> LegacySimpleJwtConfig {
+        LegacySimpleJwtConfig {
+            enabled: false,
+            secret_key: Secret::default(),
+            user_id_claim: "user_id".into(),
+            issuer: None,
+            audience: None,
+            leeway: Duration::secs(0),
         }
     }
 }
@@ -326,6 +371,10 @@ impl Default for PasswordConfig {
             parallelism: 1,
             hash_workers: 0,
             hash_queue: 64,
+            min_memory_kib: 19_456,
+            min_iterations: 2,
+            min_parallelism: 1,
+            legacy_pbkdf2_min_iterations: 600_000,
         }
     }
 }
@@ -451,5 +500,24 @@ impl Config {
             iterations: self.password.iterations,
             parallelism: self.password.parallelism,
         }
+    }
+
+    /// The weakest hashes `[password]` accepts.
+    pub fn hash_floors(&self) -> crate::auth::HashFloors {
+        crate::auth::HashFloors {
+            native: crate::auth::HashParams {
+                memory_kib: self.password.min_memory_kib,
+                iterations: self.password.min_iterations,
+                parallelism: self.password.min_parallelism,
+            },
+            legacy_pbkdf2_iterations: self.password.legacy_pbkdf2_min_iterations,
+        }
+    }
+
+    /// The hasher of `[password]`: its parameters and floors.
+    pub fn password_hasher(
+        &self,
+    ) -> Result<crate::auth::PasswordHasher, crate::auth::HashingError> {
+        Ok(crate::auth::PasswordHasher::new(self.hash_params())?.with_floors(self.hash_floors()))
     }
 }

@@ -22,6 +22,7 @@ pub fn validate(config: &Config) -> Result<(), Failure> {
     redis(config)?;
     http(config)?;
     jwt(config)?;
+    legacy_simplejwt(config)?;
     password(config)?;
     reset_and_mail(config)?;
     log(config)
@@ -178,6 +179,29 @@ fn password(config: &Config) -> Result<(), Failure> {
     if config.password.hash_queue == 0 {
         return fail("password.hash_queue", "must be at least 1");
     }
+    if !config.hash_params().at_least(&config.hash_floors().native) {
+        return fail(
+            "password.min_memory_kib",
+            "password.memory_kib, iterations and parallelism must not be below password.min_memory_kib, min_iterations and min_parallelism: authd would refuse the hashes it writes",
+        );
+    }
+    Ok(())
+}
+
+fn legacy_simplejwt(config: &Config) -> Result<(), Failure> {
+    let legacy = &config.jwt.legacy_simplejwt;
+    if !legacy.enabled {
+        return Ok(());
+    }
+    if !legacy.secret_key.is_set() {
+        return fail(
+            "jwt.legacy_simplejwt.secret_key",
+            "must be set when jwt.legacy_simplejwt.enabled is on: the Django service's SIGNING_KEY (by default its SECRET_KEY)",
+        );
+    }
+    if legacy.user_id_claim.is_empty() {
+        return fail("jwt.legacy_simplejwt.user_id_claim", "must not be empty");
+    }
     Ok(())
 }
 
@@ -267,6 +291,14 @@ mod tests {
             ),
             ("mail.from", Box::new(|c| c.mail.from = "nobody".into())),
             ("password", Box::new(|c| c.password.iterations = 0)),
+            (
+                "password.min_memory_kib",
+                Box::new(|c| c.password.memory_kib = 8192),
+            ),
+            (
+                "jwt.legacy_simplejwt.secret_key",
+                Box::new(|c| c.jwt.legacy_simplejwt.enabled = true),
+            ),
             ("log.level", Box::new(|c| c.log.level = "authd=loud".into())),
             (
                 "http.cors_allowed_origins",

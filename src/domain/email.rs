@@ -39,10 +39,14 @@ impl Email {
             return Err(EmailError::TooLong);
         }
         let (local, domain) = trimmed.rsplit_once('@').ok_or(EmailError::Invalid)?;
-        if !valid_local_part(local) || !valid_domain(domain) {
+        // Checked once lower-cased, as stored: some capitals lower-case to
+        // more than a letter (`İ` to `i` + U+0307), and an address that is
+        // stored must parse again.
+        let domain = domain.to_lowercase();
+        if !valid_local_part(local) || !valid_domain(&domain) {
             return Err(EmailError::Invalid);
         }
-        Ok(Email(format!("{local}@{}", domain.to_lowercase())))
+        Ok(Email(format!("{local}@{domain}")))
     }
 
     /// The address as it is stored and shown.
@@ -159,6 +163,23 @@ mod tests {
             "\"quoted\"@example.com",
         ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Invalid), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn what_it_stores_parses_again() {
+        // Found by the email fuzz target: `İ` lower-cases to `i` + U+0307.
+        assert_eq!(
+            Email::parse("a@\u{430}.\u{130}\u{430}"),
+            Err(EmailError::Invalid)
+        );
+        for raw in [
+            "Ada@Example.COM",
+            "ada@EXÄMPLE.com",
+            "ada@\u{420}\u{424}.\u{420}\u{424}",
+        ] {
+            let email = Email::parse(raw).unwrap();
+            assert_eq!(Email::parse(email.as_str()), Ok(email));
         }
     }
 

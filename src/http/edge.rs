@@ -31,8 +31,22 @@ pub struct RequestInfo {
     pub client_ip: IpAddr,
 }
 
+/// Which of the server's listeners a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `http.bind`: the API (and `/metrics`, unless `metrics.bind` is set).
+    Public,
+    /// `metrics.bind`: `/metrics` only.
+    Metrics,
+}
+
 /// Serves one request.
-pub async fn handle(app: App, request: Request<Incoming>, peer: SocketAddr) -> Response {
+pub async fn handle(
+    app: App,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    listener: Listener,
+) -> Response {
     let started = Instant::now();
     let request_id = request_id(request.headers());
     let info = RequestInfo {
@@ -44,7 +58,7 @@ pub async fn handle(app: App, request: Request<Incoming>, peer: SocketAddr) -> R
     };
     let method = request.method().clone();
     let path = request.uri().path();
-    let route = router::resolve(path);
+    let route = router::resolve(path).filter(|route| served_on(&app, *route, listener));
     let is_api = path.starts_with("/api/auth/");
     let origin = allowed_origin(&app, request.headers());
 
@@ -65,16 +79,31 @@ pub async fn handle(app: App, request: Request<Incoming>, peer: SocketAddr) -> R
         }
     };
     decorate(&app, &mut response, &request_id, origin, is_api);
+    let elapsed = started.elapsed();
+    app.metrics.record_request(
+        route.map(Route::path),
+        &method,
+        response.status().as_u16(),
+        elapsed,
+    );
     tracing::info!(
         target: "authd::request",
         method = %method,
         route = route.map_or("-", Route::path),
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
         request_id = %request_id.to_str().unwrap_or("-"),
         client_ip = %info.client_ip,
     );
     response
+}
+
+/// `/metrics` lives on `metrics.bind` when that is set, and only it does.
+fn served_on(app: &App, route: Route, listener: Listener) -> bool {
+    match listener {
+        Listener::Metrics => route == Route::Metrics,
+        Listener::Public => route != Route::Metrics || app.config.metrics.bind.is_none(),
+    }
 }
 
 async fn dispatch(

@@ -40,17 +40,30 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error body, as `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "about:blank", "title": "Bad Request", "status": 400,
+    "detail": "email: Enter a valid email address.", "code": "validation_error",
+    "errors": {"email": ["Enter a valid email address."]}}))]
+pub struct Problem<'a> {
+    /// Extension members, e.g. `/readyz` naming the store that is down.
     #[serde(flatten)]
+    #[schema(ignore)]
     extensions: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
     kind: &'static str,
+    /// The status's reason phrase.
     title: &'a str,
     status: u16,
+    /// Human readable and safe to show; never a token, hash or SQL.
     detail: String,
+    /// Machine readable: `validation_error`, `invalid_credentials`,
+    /// `token_not_valid`, `throttled`, ... (see API.md).
     code: &'static str,
+    /// Field name -> messages; only for `validation_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Vec<String>>>, required = false)]
     errors: Option<&'a FieldErrors>,
 }
 

@@ -7,9 +7,11 @@ mod client_ip;
 mod edge;
 pub mod error;
 mod handlers;
+pub mod openapi;
 mod request;
 pub mod response;
 pub mod router;
 mod server;
 
+pub use request::{bearer_token, parse_json_object, Fields};
 pub use server::{shutdown_signal, Server};

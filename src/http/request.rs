@@ -3,12 +3,14 @@
 //! Bearer token and the refresh cookie.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE};
 use hyper::{HeaderMap, Request};
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldErrors};
@@ -44,8 +46,19 @@ pub async fn read_json(
     if content_type.is_none() {
         return Err(ApiError::UnsupportedMediaType);
     }
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => Ok(map),
+    parse_json_object(&body)
+}
+
+/// Parses a request body that must be one JSON object with unique keys.
+///
+/// A repeated key is refused rather than resolved: a proxy or firewall in
+/// front of authd may read the other value, and the two would then
+/// disagree about what the request says.
+pub fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(_)) => serde_json::from_slice::<UniqueKeys>(body)
+            .map(|object| object.0)
+            .map_err(|_| ApiError::MalformedJson("The request body repeats a key.")),
         Ok(_) => Err(ApiError::MalformedJson(
             "The request body must be a JSON object.",
         )),
@@ -55,6 +68,34 @@ pub async fn read_json(
         Err(_) => Err(ApiError::MalformedJson(
             "The request body is not valid JSON.",
         )),
+    }
+}
+
+/// A JSON object read with a check that no key appears twice (at the top
+/// level, where the fields are).
+struct UniqueKeys(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Map<String, Value>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(A::Error::custom("repeated key"));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(map)
+            }
+        }
+        deserializer.deserialize_map(Object).map(UniqueKeys)
     }
 }
 
@@ -267,6 +308,26 @@ mod tests {
         assert_eq!(errors["password"], ["Not a valid string."]);
         assert_eq!(errors["missing"], ["This field is required."]);
         assert!(!errors.contains_key("name"));
+    }
+
+    #[test]
+    fn bodies_must_be_one_object_with_unique_keys() {
+        let parsed = parse_json_object(br#"{"email": "a@example.com", "n": {"x": 1, "x": 2}}"#);
+        assert_eq!(parsed.unwrap()["email"], "a@example.com");
+        for (body, why) in [
+            (
+                &br#"{"email": "a@example.com", "email": "b@example.com"}"#[..],
+                "repeats a key",
+            ),
+            (b"[1]", "must be a JSON object"),
+            (b"", "is empty"),
+            (b"{\"a\": \"\xff\"}", "not valid JSON"),
+        ] {
+            let Err(ApiError::MalformedJson(detail)) = parse_json_object(body) else {
+                panic!("{body:?} is refused")
+            };
+            assert!(detail.contains(why), "{detail}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE};
 use hyper::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::auth::tokens::TokenPair;
@@ -32,14 +33,20 @@ pub fn json_with_type(
 }
 
 /// The API's user object.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = User, example = json!({"id": 1, "email": "ada@example.com", "full_name": "Ada Lovelace",
+    "is_active": true, "is_staff": false, "date_joined": "2026-11-24T10:00:00Z", "last_login": null}))]
 pub struct UserBody<'a> {
+    #[schema(minimum = 1)]
     id: i64,
+    #[schema(format = Email)]
     email: &'a str,
     full_name: &'a str,
     is_active: bool,
     is_staff: bool,
+    #[schema(format = DateTime)]
     date_joined: String,
+    #[schema(format = DateTime)]
     last_login: Option<String>,
 }
 
@@ -58,16 +65,36 @@ impl<'a> From<&'a User> for UserBody<'a> {
 }
 
 /// A token pair, with the user for login.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenPair)]
 pub struct PairBody<'a> {
+    /// The access token: send it as `Authorization: Bearer <access>`.
     access: &'a str,
+    /// The refresh token, also set as the refresh cookie.
     refresh: &'a str,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds the access token is valid for (`jwt.access_ttl`).
+    #[schema(example = 3600)]
     expires_in: u64,
+    /// Seconds the refresh token is valid for (`jwt.refresh_ttl`).
+    #[schema(example = 604800)]
     refresh_expires_in: u64,
+    /// The account; login only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<UserBody>, required = false)]
     user: Option<UserBody<'a>>,
 }
+
+/// `{"detail": "..."}`: what happened, safe to show.
+#[derive(Serialize, ToSchema)]
+pub struct DetailBody {
+    pub detail: &'static str,
+}
+
+/// `{}`: done, nothing to say.
+#[derive(Serialize, ToSchema)]
+pub struct EmptyBody {}
 
 /// 200 with the pair (and user) and the refresh cookie set.
 pub fn token_pair(app: &App, pair: &TokenPair, user: Option<&User>) -> Response {
@@ -104,5 +131,5 @@ pub fn set_refresh_cookie(app: &App, response: &mut Response, token: Option<&str
 
 /// `{}`.
 pub fn empty_object() -> Response {
-    json(StatusCode::OK, &serde_json::json!({}))
+    json(StatusCode::OK, &EmptyBody {})
 }

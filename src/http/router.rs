@@ -1,7 +1,12 @@
-//! The route table: every path authd serves, with the methods each answers.
-//! Paths match with or without their trailing slash (no redirect).
+//! The route table: every path authd serves, with the methods each answers
+//! and what the OpenAPI document needs to know of it (whether it reads a
+//! body, needs a Bearer token, is throttled). Paths match with or without
+//! their trailing slash (no redirect); Swagger UI's assets live under
+//! `/swagger/`.
 
 use hyper::Method;
+
+use crate::throttle::Scope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -16,43 +21,94 @@ pub enum Route {
     PasswordResetConfirm,
     Healthz,
     Readyz,
+    Metrics,
+    Schema,
+    Swagger,
+    Redoc,
 }
 
 static POST: [Method; 1] = [Method::POST];
 static GET: [Method; 2] = [Method::GET, Method::HEAD];
 static GET_PATCH: [Method; 3] = [Method::GET, Method::HEAD, Method::PATCH];
 
-/// Every path and its route; aliases of the old service included.
+/// Every path and its route, as API.md and the OpenAPI document write it;
+/// aliases of the old service after their canonical path.
 const TABLE: &[(&str, Route)] = &[
-    ("/api/auth/register", Route::Register),
-    ("/api/auth/login", Route::Login),
-    ("/api/auth/token", Route::Login),
-    ("/api/auth/token/refresh", Route::Refresh),
-    ("/api/auth/token/verify", Route::Verify),
-    ("/api/auth/logout", Route::Logout),
-    ("/api/auth/token/blacklist", Route::Logout),
-    ("/api/auth/me", Route::Me),
-    ("/api/auth/password/change", Route::PasswordChange),
-    ("/api/auth/password/reset", Route::PasswordReset),
+    ("/api/auth/register/", Route::Register),
+    ("/api/auth/login/", Route::Login),
+    ("/api/auth/token/", Route::Login),
+    ("/api/auth/token/refresh/", Route::Refresh),
+    ("/api/auth/token/verify/", Route::Verify),
+    ("/api/auth/logout/", Route::Logout),
+    ("/api/auth/token/blacklist/", Route::Logout),
+    ("/api/auth/me/", Route::Me),
+    ("/api/auth/password/change/", Route::PasswordChange),
+    ("/api/auth/password/reset/", Route::PasswordReset),
     (
-        "/api/auth/password/reset/confirm",
+        "/api/auth/password/reset/confirm/",
         Route::PasswordResetConfirm,
     ),
     ("/healthz", Route::Healthz),
     ("/readyz", Route::Readyz),
+    ("/metrics", Route::Metrics),
+    ("/api/schema/", Route::Schema),
+    ("/swagger/", Route::Swagger),
+    ("/redoc/", Route::Redoc),
 ];
+
+/// Swagger UI's files (`/swagger/swagger-ui.css`, ...).
+const SWAGGER_ASSETS: &str = "/swagger/";
 
 impl Route {
     /// The methods the route answers (OPTIONS is answered for every route).
     pub fn methods(self) -> &'static [Method] {
         match self {
             Route::Me => &GET_PATCH,
-            Route::Healthz | Route::Readyz => &GET,
+            Route::Healthz
+            | Route::Readyz
+            | Route::Metrics
+            | Route::Schema
+            | Route::Swagger
+            | Route::Redoc => &GET,
             _ => &POST,
         }
     }
 
-    /// The canonical path, for logs.
+    /// Whether a request may carry a JSON body (`PATCH /me` and every POST).
+    pub fn reads_body(self) -> bool {
+        !matches!(
+            self,
+            Route::Healthz
+                | Route::Readyz
+                | Route::Metrics
+                | Route::Schema
+                | Route::Swagger
+                | Route::Redoc
+        )
+    }
+
+    /// Whether the route needs `Authorization: Bearer <access token>`.
+    pub fn needs_bearer(self) -> bool {
+        matches!(self, Route::Me | Route::PasswordChange)
+    }
+
+    /// Whether the route accepts the refresh token from the cookie.
+    pub fn reads_refresh_cookie(self) -> bool {
+        matches!(self, Route::Refresh | Route::Logout)
+    }
+
+    /// The throttle scope every request of the route counts against.
+    pub fn throttle_scope(self) -> Option<Scope> {
+        match self {
+            Route::Register => Some(Scope::Registration),
+            Route::Login => Some(Scope::Login),
+            Route::PasswordReset => Some(Scope::PasswordReset),
+            Route::PasswordResetConfirm => Some(Scope::PasswordResetCompletion),
+            _ => None,
+        }
+    }
+
+    /// The canonical path, as documented (for logs and the schema).
     pub fn path(self) -> &'static str {
         TABLE
             .iter()
@@ -66,17 +122,28 @@ impl Route {
     }
 }
 
-/// The route of `path`, ignoring one trailing slash.
+/// The route of `path`, with or without its trailing slash.
 pub fn resolve(path: &str) -> Option<Route> {
-    let path = if path.len() > 1 {
+    let path = without_slash(path);
+    TABLE
+        .iter()
+        .find(|(known, _)| without_slash(known) == path)
+        .map(|(_, route)| *route)
+        .or_else(|| path.starts_with(SWAGGER_ASSETS).then_some(Route::Swagger))
+}
+
+/// `path` without one trailing slash (`/` stays `/`).
+fn without_slash(path: &str) -> &str {
+    if path.len() > 1 {
         path.strip_suffix('/').unwrap_or(path)
     } else {
         path
-    };
-    TABLE
-        .iter()
-        .find(|(known, _)| *known == path)
-        .map(|(_, route)| *route)
+    }
+}
+
+/// The Swagger UI file a `/swagger/...` path names (`""` for the page).
+pub fn swagger_asset(path: &str) -> &str {
+    path.strip_prefix(SWAGGER_ASSETS).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -93,5 +160,27 @@ mod tests {
         assert_eq!(resolve("/api/auth/login//"), None);
         assert_eq!(resolve("/API/auth/login"), None);
         assert_eq!(resolve("/"), None);
+        assert_eq!(resolve("/swagger"), Some(Route::Swagger));
+        assert_eq!(resolve("/swagger/swagger-ui.css"), Some(Route::Swagger));
+        assert_eq!(swagger_asset("/swagger/swagger-ui.css"), "swagger-ui.css");
+        assert_eq!(swagger_asset("/swagger/"), "");
+        assert_eq!(resolve("/swaggerx"), None);
+    }
+
+    #[test]
+    fn the_four_throttled_routes_have_their_scopes() {
+        let throttled: Vec<_> = Route::all_paths()
+            .filter_map(|(_, route)| route.throttle_scope().map(|scope| (route, scope)))
+            .collect();
+        assert_eq!(
+            throttled,
+            [
+                (Route::Register, Scope::Registration),
+                (Route::Login, Scope::Login),
+                (Route::Login, Scope::Login),
+                (Route::PasswordReset, Scope::PasswordReset),
+                (Route::PasswordResetConfirm, Scope::PasswordResetCompletion),
+            ]
+        );
     }
 }

@@ -25,7 +25,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::edge;
+use super::edge::{self, Listener};
 use crate::app::App;
 
 /// Largest request head (request line and headers) accepted over HTTP/1.
@@ -38,13 +38,28 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct Server {
     app: App,
     listener: TcpListener,
+    kind: Listener,
 }
 
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the API's listening socket.
     pub async fn bind(app: App, addr: SocketAddr) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Server { app, listener })
+        Ok(Server {
+            app,
+            listener,
+            kind: Listener::Public,
+        })
+    }
+
+    /// Binds `metrics.bind`: a listener that serves `/metrics` only.
+    pub async fn bind_metrics(app: App, addr: SocketAddr) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server {
+            app,
+            listener,
+            kind: Listener::Metrics,
+        })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -72,7 +87,11 @@ impl Server {
             .keep_alive_interval(Some(*http.header_read_timeout))
             .keep_alive_timeout(*http.header_read_timeout);
 
-        let pruner = crate::maintenance::spawn_auto_prune(&self.app);
+        let pruner = match self.kind {
+            Listener::Public => crate::maintenance::spawn_auto_prune(&self.app),
+            Listener::Metrics => None,
+        };
+        let kind = self.kind;
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -94,7 +113,7 @@ impl Server {
             let app = self.app.clone();
             let service = service_fn(move |request| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(edge::handle(app, request, peer).await) }
+                async move { Ok::<_, Infallible>(edge::handle(app, request, peer, kind).await) }
             });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)

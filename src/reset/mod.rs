@@ -14,6 +14,7 @@ pub mod places;
 pub mod templates;
 pub mod token;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
@@ -31,6 +32,16 @@ pub use token::ResetToken;
 pub struct ResetService {
     queue: mpsc::Sender<Email>,
     places: Arc<TokenPlaces>,
+    stats: Arc<ResetStats>,
+}
+
+/// Counts of what the reset jobs did, for metrics.
+#[derive(Debug, Default)]
+pub struct ResetStats {
+    pub emails_sent: AtomicU64,
+    pub emails_failed: AtomicU64,
+    /// Requests refused because the queue was full.
+    pub dropped: AtomicU64,
 }
 
 /// What a job needs to send one email.
@@ -42,6 +53,7 @@ struct Sender {
     url_template: String,
     product_name: String,
     valid_minutes: u64,
+    stats: Arc<ResetStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +78,7 @@ impl ResetService {
             primary: config.reset_store(),
             fallback: config.reset.on_redis_error,
         });
+        let stats = Arc::new(ResetStats::default());
         let sender = Arc::new(Sender {
             places: Arc::clone(&places),
             store,
@@ -75,6 +88,7 @@ impl ResetService {
             url_template: config.reset.url_template.clone(),
             product_name: config.mail.product_name.clone(),
             valid_minutes: config.reset.token_ttl.as_secs().div_ceil(60),
+            stats: Arc::clone(&stats),
         });
         let (queue, mut requests) = mpsc::channel::<Email>(config.reset.queue as usize);
         let jobs = Arc::new(Semaphore::new(config.reset.workers as usize));
@@ -90,19 +104,28 @@ impl ResetService {
                 });
             }
         });
-        Ok(ResetService { queue, places })
+        Ok(ResetService {
+            queue,
+            places,
+            stats,
+        })
     }
 
     /// Queues a reset email for `email` if an active account has it. Never
     /// waits and never tells whether the account exists.
     pub fn request(&self, email: Email) {
         if self.queue.try_send(email).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("the password reset queue is full; a reset request was dropped");
         }
     }
 
     pub fn places(&self) -> &TokenPlaces {
         &self.places
+    }
+
+    pub fn stats(&self) -> Arc<ResetStats> {
+        Arc::clone(&self.stats)
     }
 }
 
@@ -136,8 +159,14 @@ impl Sender {
             valid_minutes: self.valid_minutes,
         });
         match self.outgoing.send(&user.email, &rendered).await {
-            Ok(()) => tracing::info!(user_id = %user.id, "password reset email sent"),
-            Err(error) => tracing::warn!(%error, user_id = %user.id, "password reset email failed"),
+            Ok(()) => {
+                self.stats.emails_sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(user_id = %user.id, "password reset email sent");
+            }
+            Err(error) => {
+                self.stats.emails_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, user_id = %user.id, "password reset email failed");
+            }
         }
     }
 }

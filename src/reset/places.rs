@@ -54,14 +54,10 @@ impl TokenPlaces {
             let key = Self::key(kv, &token);
             let (email, ttl) = (user.email.clone(), self.ttl.as_secs().max(1));
             let stored = kv
-                .run(|mut c| async move {
-                    redis::cmd("SET")
-                        .arg(&key)
-                        .arg(&email)
-                        .arg("EX")
-                        .arg(ttl)
-                        .query_async::<()>(&mut c)
-                        .await
+                .run(|mut c| {
+                    let mut set = redis::cmd("SET");
+                    set.arg(&key).arg(&email).arg("EX").arg(ttl);
+                    async move { set.query_async::<()>(&mut c).await }
                 })
                 .await;
             match stored {
@@ -90,11 +86,10 @@ impl TokenPlaces {
         if let Some(kv) = &self.kv {
             let key = Self::key(kv, token);
             match kv
-                .run(|mut c| async move {
-                    redis::cmd("GET")
-                        .arg(&key)
-                        .query_async::<Option<String>>(&mut c)
-                        .await
+                .run(|mut c| {
+                    let mut get = redis::cmd("GET");
+                    get.arg(&key);
+                    async move { get.query_async::<Option<String>>(&mut c).await }
                 })
                 .await
             {
@@ -140,11 +135,10 @@ impl TokenPlaces {
             (Place::Redis, Some(kv)) => {
                 let key = Self::key(kv, token);
                 let email = kv
-                    .run(|mut c| async move {
-                        redis::cmd("GETDEL")
-                            .arg(&key)
-                            .query_async::<Option<String>>(&mut c)
-                            .await
+                    .run(|mut c| {
+                        let mut getdel = redis::cmd("GETDEL");
+                        getdel.arg(&key);
+                        async move { getdel.query_async::<Option<String>>(&mut c).await }
                     })
                     .await
                     .map_err(|error| {

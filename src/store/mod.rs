@@ -17,6 +17,8 @@ macro_rules! user_columns {
     };
 }
 
+pub mod import;
+pub mod legacy_tokens;
 pub mod migrate;
 mod postgres;
 pub mod prune;
@@ -29,6 +31,8 @@ use std::sync::Arc;
 use crate::auth::PasswordHash;
 use crate::config::Config;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+pub use import::{ImportOutcome, ImportStore, ImportedUser, OnConflict};
+pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
 pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
 pub use reset_tokens::ResetTokenStore;
@@ -36,6 +40,16 @@ pub use sessions::{
     AccessState, NewRefreshToken, NewSession, RefreshInfo, RevokeScope, RotateOutcome, Rotation,
     SessionInfo, SessionStore,
 };
+
+/// The connection pool at one moment, and the store's failures so far
+/// (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
+    /// Calls that failed with a database error since the store opened.
+    pub errors: u64,
+}
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +96,19 @@ pub type StepDecision<'a> =
     dyn FnMut(&[AppliedMigration]) -> Result<Option<Step>, MigrationError> + 'a;
 
 /// The SQL store.
-pub trait Store: SessionStore + ResetTokenStore + PruneStore + Send + Sync {
+pub trait Store:
+    SessionStore + ResetTokenStore + PruneStore + LegacyTokenStore + ImportStore + Send + Sync
+{
     fn backend(&self) -> Backend;
 
     /// One round trip to the database (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// The pool's connections and the error count.
+    fn pool_state(&self) -> PoolState;
+
+    /// Counts a failed call (callers report them: see `auth::tokens::blocking`).
+    fn note_error(&self);
 
     /// The embedded migrations of this backend.
     fn migrations(&self) -> &'static [Migration];

@@ -63,14 +63,10 @@ impl RedisLimiter {
         let script = &self.script;
         let (allowed, counted, until_free): (i64, i64, i64) = self
             .kv
-            .run(|mut connection| async move {
-                script
-                    .key(&key)
-                    .arg(limit)
-                    .arg(window_us)
-                    .arg(member)
-                    .invoke_async(&mut connection)
-                    .await
+            .run(|mut connection| {
+                let mut invocation = script.key(&key);
+                invocation.arg(limit).arg(window_us).arg(&member);
+                async move { invocation.invoke_async(&mut connection).await }
             })
             .await?;
         Ok(Window {

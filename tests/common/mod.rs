@@ -10,6 +10,10 @@
 // Each test binary uses only some of the helpers.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod load;
+pub mod process;
+pub mod proxy;
+pub mod raw;
 pub mod redis_server;
 pub mod server;
 pub mod smtp;
@@ -146,6 +150,8 @@ impl TestDb {
         config.database.url = ConnectionUrl::new(self.url());
         config.password.memory_kib = 1024;
         config.password.iterations = 1;
+        config.password.min_memory_kib = 1024;
+        config.password.min_iterations = 1;
         config
     }
 
@@ -193,6 +199,30 @@ impl TestDb {
         }
     }
 
+    /// Every row of `sql`, whose columns are all text (or NULL).
+    pub fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match self {
+            TestDb::Sqlite { .. } => {
+                let path = self.url().trim_start_matches("sqlite://").to_string();
+                let connection = rusqlite::Connection::open(path).unwrap();
+                let mut statement = connection.prepare(sql).unwrap();
+                let columns = statement.column_count();
+                statement
+                    .query_map([], |row| (0..columns).map(|i| row.get(i)).collect())
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+            TestDb::Postgres { .. } => postgres::Client::connect(&self.url(), postgres::NoTls)
+                .unwrap()
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+                .collect(),
+        }
+    }
+
     /// An SQL literal for "now + offset seconds" in this backend's time column type.
     pub fn time_literal(&self, offset_secs: i64) -> String {
         let at = chrono::Utc::now() + chrono::Duration::seconds(offset_secs);
@@ -212,6 +242,8 @@ impl TestDb {
             .env("DATABASE_URL", self.url())
             .env("AUTHD_PASSWORD__MEMORY_KIB", "1024")
             .env("AUTHD_PASSWORD__ITERATIONS", "1")
+            .env("AUTHD_PASSWORD__MIN_MEMORY_KIB", "1024")
+            .env("AUTHD_PASSWORD__MIN_ITERATIONS", "1")
             .env("AUTHD_LOG__LEVEL", "warn")
             .current_dir(self.dir())
             .stdin(Stdio::null());

@@ -48,6 +48,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// A running server; stops when dropped.
 pub struct TestServer {
     pub base: String,
+    /// The server's shared state, for what a test must observe inside it.
+    pub app: App,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -78,7 +80,7 @@ impl TestServer {
             .await
             .unwrap()
             .expect("build the app");
-        let server = Server::bind(app, "127.0.0.1:0".parse().unwrap())
+        let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
@@ -92,6 +94,7 @@ impl TestServer {
             .unwrap();
         TestServer {
             base,
+            app,
             client,
             stop: Some(stop),
         }

@@ -5,35 +5,73 @@
 
 use hyper::body::Incoming;
 use hyper::Request;
+use utoipa::ToSchema;
 
 use super::refresh_token;
 use crate::app::App;
 use crate::auth::tokens::LogoutScope;
-use crate::http::error::ApiError;
-use crate::http::response::{empty_object, set_refresh_cookie, Response};
+use crate::http::error::{ApiError, Problem};
+use crate::http::response::{empty_object, set_refresh_cookie, EmptyBody, Response};
 
-pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
-    let (token, mut fields) = refresh_token(app, request).await?;
-    let scope = match fields.optional_string("scope").as_deref() {
-        None | Some("local") => Some(LogoutScope::Local),
-        Some("others") => Some(LogoutScope::Others),
-        Some("global") => Some(LogoutScope::Global),
-        Some(other) => {
-            let shown: String = other.chars().take(32).filter(|c| !c.is_control()).collect();
-            fields.error(
-                "scope",
-                format!("\"{shown}\" is not a valid choice (local, others, global)."),
-            );
-            None
+/// A refresh token whose session(s) to end.
+#[derive(ToSchema)]
+pub struct LogoutRequest {
+    /// The refresh token; may be left out when the refresh cookie carries it.
+    #[schema(value_type = Option<String>, example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9...")]
+    refresh: String,
+    /// `local` (default): this session; `others`: every other session of the
+    /// user; `global`: all of them.
+    #[schema(value_type = Option<LogoutScope>)]
+    scope: LogoutScope,
+}
+
+impl LogoutRequest {
+    async fn read(app: &App, request: Request<Incoming>) -> Result<LogoutRequest, ApiError> {
+        let (refresh, mut fields) = refresh_token(app, request).await?;
+        let scope = match fields.optional_string("scope").as_deref() {
+            None | Some("local") => Some(LogoutScope::Local),
+            Some("others") => Some(LogoutScope::Others),
+            Some("global") => Some(LogoutScope::Global),
+            Some(other) => {
+                let shown: String = other.chars().take(32).filter(|c| !c.is_control()).collect();
+                fields.error(
+                    "scope",
+                    format!("\"{shown}\" is not a valid choice (local, others, global)."),
+                );
+                None
+            }
+        };
+        fields.finish()?;
+        match (refresh, scope) {
+            (Some(refresh), Some(scope)) => Ok(LogoutRequest { refresh, scope }),
+            _ => Err(ApiError::Internal),
         }
-    };
-    fields.finish()?;
-    let (Some(token), Some(scope)) = (token, scope) else {
-        return Err(ApiError::Internal);
-    };
-    app.tokens.logout(&token, scope).await?;
+    }
+}
+
+/// Log out: revoke sessions, refresh and access tokens alike.
+///
+/// Idempotent for any token this server signed. Clears the refresh cookie,
+/// except for `scope: others`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout/",
+    operation_id = "logout",
+    tag = "tokens",
+    request_body = LogoutRequest,
+    responses(
+        (status = 200, description = "The session(s) are revoked.", body = EmptyBody,
+            headers(("Set-Cookie" = String, description = "Clears the refresh cookie (not for `others`)."))),
+        (status = 401, description = "`token_not_valid`: not a refresh token this server signed.",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("refresh_cookie" = [])),
+)]
+pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
+    let request = LogoutRequest::read(app, request).await?;
+    app.tokens.logout(&request.refresh, request.scope).await?;
     let mut response = empty_object();
-    if scope != LogoutScope::Others {
+    if request.scope != LogoutScope::Others {
         set_refresh_cookie(app, &mut response, None);
     }
     Ok(response)

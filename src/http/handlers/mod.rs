@@ -2,15 +2,17 @@
 //! request into domain types (`request::Fields`), call the token service or
 //! the store, render with `response`. Errors go back as `ApiError`.
 
-mod health;
-mod login;
-mod logout;
-mod me;
-mod password_change;
-mod password_reset;
-mod refresh;
-mod register;
-mod verify;
+pub mod docs;
+pub mod health;
+pub mod login;
+pub mod logout;
+pub mod me;
+pub mod metrics;
+pub mod password_change;
+pub mod password_reset;
+pub mod refresh;
+pub mod register;
+pub mod verify;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request};
@@ -21,6 +23,7 @@ use super::request::{cookie, Fields};
 use super::response::Response;
 use super::router::Route;
 use crate::app::App;
+use crate::metrics::ThrottleOutcome;
 use crate::throttle::{Identity, Scope};
 
 pub async fn handle(
@@ -29,50 +32,47 @@ pub async fn handle(
     request: Request<Incoming>,
     info: RequestInfo,
 ) -> Result<Response, ApiError> {
-    match route {
-        Route::Register => {
-            let identity = Identity {
-                ip: info.client_ip,
-                email: None,
-            };
-            throttled(
-                app,
-                Scope::Registration,
-                &identity,
-                register::post(app, request),
-            )
-            .await
+    let ip_only = Identity {
+        ip: info.client_ip,
+        email: None,
+    };
+    match (route, route.throttle_scope()) {
+        (Route::Register, Some(scope)) => {
+            throttled(app, scope, &ip_only, register::post(app, request)).await
         }
-        Route::Login => {
-            throttled_by_email(app, Scope::Login, request, info, |f| login::post(app, f)).await
+        (Route::Login, Some(scope)) => {
+            let answer =
+                throttled_by_email(app, scope, request, info, |f| login::post(app, f)).await;
+            let status = answer.as_ref().map_or_else(|e| e.status(), |r| r.status());
+            app.metrics.record_login(status.as_u16());
+            answer
         }
-        Route::Refresh => refresh::post(app, request).await,
-        Route::Verify => verify::post(app, request).await,
-        Route::Logout => logout::post(app, request).await,
-        Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
-        Route::Me => me::get(app, request).await,
-        Route::PasswordChange => password_change::post(app, request).await,
-        Route::PasswordReset => {
-            throttled_by_email(app, Scope::PasswordReset, request, info, |f| {
+        (Route::PasswordReset, Some(scope)) => {
+            throttled_by_email(app, scope, request, info, |f| {
                 password_reset::request(app, f)
             })
             .await
         }
-        Route::PasswordResetConfirm => {
-            let identity = Identity {
-                ip: info.client_ip,
-                email: None,
-            };
-            throttled(
-                app,
-                Scope::PasswordResetCompletion,
-                &identity,
-                password_reset::confirm(app, request),
-            )
-            .await
+        (Route::PasswordResetConfirm, Some(scope)) => {
+            throttled(app, scope, &ip_only, password_reset::confirm(app, request)).await
         }
-        Route::Healthz => Ok(health::healthz()),
-        Route::Readyz => health::readyz(app).await,
+        (Route::Refresh, _) => refresh::post(app, request).await,
+        (Route::Verify, _) => verify::post(app, request).await,
+        (Route::Logout, _) => logout::post(app, request).await,
+        (Route::Me, _) if request.method() == Method::PATCH => me::patch(app, request).await,
+        (Route::Me, _) => me::get(app, request).await,
+        (Route::PasswordChange, _) => password_change::post(app, request).await,
+        (Route::Healthz, _) => Ok(health::healthz()),
+        (Route::Readyz, _) => health::readyz(app).await,
+        (Route::Metrics, _) => Ok(metrics::get(app)),
+        (Route::Schema, _) => Ok(docs::schema(app)),
+        (Route::Swagger, _) => docs::swagger(super::router::swagger_asset(request.uri().path())),
+        (Route::Redoc, _) => Ok(docs::redoc(app)),
+        // The route table gives each of these a scope (tested in `router`).
+        (
+            Route::Register | Route::Login | Route::PasswordReset | Route::PasswordResetConfirm,
+            None,
+        ) => Err(ApiError::Internal),
     }
 }
 
@@ -116,20 +116,26 @@ async fn throttled(
     identity: &Identity,
     work: impl std::future::Future<Output = Result<Response, ApiError>>,
 ) -> Result<Response, ApiError> {
-    let decision =
-        app.throttle
-            .check(scope, identity)
-            .await
-            .map_err(|_| ApiError::Unavailable {
-                detail: "Throttling is unavailable; retry later.",
-                retry_after: 5,
-            })?;
+    let decision = app.throttle.check(scope, identity).await.map_err(|_| {
+        app.metrics
+            .record_throttle(scope.name(), ThrottleOutcome::Unavailable);
+        ApiError::Unavailable {
+            detail: "Throttling is unavailable; retry later.",
+            retry_after: 5,
+        }
+    })?;
     let Some(decision) = decision else {
+        app.metrics
+            .record_throttle(scope.name(), ThrottleOutcome::Bypassed);
         return work.await;
     };
     let mut response = if decision.allowed() {
+        app.metrics
+            .record_throttle(scope.name(), ThrottleOutcome::Allowed);
         work.await.unwrap_or_else(ApiError::into_response)
     } else {
+        app.metrics
+            .record_throttle(scope.name(), ThrottleOutcome::Throttled);
         ApiError::Throttled(decision.retry_after()).into_response()
     };
     decision.write_headers(response.headers_mut());

@@ -4,14 +4,42 @@
 
 use hyper::body::Incoming;
 use hyper::Request;
+use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
 use crate::domain::Password;
 use crate::http::error::ApiError;
 use crate::http::request::bearer_token;
-use crate::http::response::{token_pair, Response};
+use crate::http::response::{token_pair, PairBody, Response};
 
+/// The current password and the new one.
+#[derive(ToSchema)]
+pub struct PasswordChangeRequest {
+    #[schema(value_type = String, format = Password, write_only)]
+    old_password: Password,
+    /// Must pass the password policy (see `register`).
+    #[schema(value_type = String, format = Password, write_only, min_length = 8, max_length = 1024)]
+    new_password: Password,
+}
+
+/// Change the caller's password.
+///
+/// Every other session and token of the user stops working; the caller gets
+/// a new pair. A wrong old password or a new one that fails the policy is a
+/// `400 validation_error` on that field.
+#[utoipa::path(
+    post,
+    path = "/api/auth/password/change/",
+    operation_id = "password_change",
+    tag = "accounts",
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 200, description = "A new token pair; the refresh cookie is set.", body = PairBody,
+            headers(("Set-Cookie" = String, description = "The new refresh token's cookie."))),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
     let token = bearer_token(request.headers())?.to_string();
     let caller = app.tokens.authenticate(&token).await?;
@@ -19,12 +47,16 @@ pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, Api
     let old = fields.secret("old_password");
     let new = fields.secret("new_password");
     fields.finish()?;
-    let (Some(old), Some(new)) = (old, new) else {
-        return Err(ApiError::Internal);
+    let request = match (old, new) {
+        (Some(old), Some(new)) => PasswordChangeRequest {
+            old_password: Password::new(old),
+            new_password: Password::new(new),
+        },
+        _ => return Err(ApiError::Internal),
     };
     let pair = app
         .tokens
-        .change_password(&caller.user, Password::new(old), Password::new(new))
+        .change_password(&caller.user, request.old_password, request.new_password)
         .await?;
     Ok(token_pair(app, &pair, None))
 }

@@ -7,18 +7,52 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
 use crate::domain::{Email, FullName, NewPassword, Password};
 use crate::http::error::ApiError;
 use crate::http::request::Fields;
-use crate::http::response::{json, Response};
+use crate::http::response::{json, DetailBody, Response};
 use crate::reset::ResetToken;
 
 const REQUESTED: &str = "If an account exists for this email, a reset link has been sent.";
+const DONE: &str = "Password has been reset.";
 
+/// The email of the account to reset.
+#[derive(ToSchema)]
+pub struct PasswordResetRequest {
+    #[schema(value_type = String, format = Email, example = "ada@example.com")]
+    email: Email,
+}
+
+/// A reset token from the email, and the new password.
+#[derive(ToSchema)]
+pub struct PasswordResetConfirmRequest {
+    /// The token of the emailed link (43 characters, base64url).
+    #[schema(value_type = String, example = "q0bM1tA6Gk3dXx9YfQ2wV8nR5sL7pH4cJ1eZ0uK3iT8")]
+    token: String,
+    /// Must pass the password policy (see `register`).
+    #[schema(value_type = String, format = Password, write_only, min_length = 8, max_length = 1024)]
+    new_password: Password,
+}
+
+/// Ask for a password reset email.
+///
+/// Always the same `202` and body, whether or not the account exists; an
+/// active account gets an email with a link holding a single-use token,
+/// valid for `reset.token_ttl` (10 minutes).
+#[utoipa::path(
+    post,
+    path = "/api/auth/password/reset/",
+    operation_id = "password_reset",
+    tag = "password reset",
+    request_body = PasswordResetRequest,
+    responses((status = 202, description = "Accepted; an email is sent if an active account has this email.",
+        body = DetailBody, example = json!({"detail": REQUESTED}))),
+    security(()),
+)]
 pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError> {
     let email = fields.string("email").and_then(|raw| {
         Email::parse(&raw)
@@ -26,19 +60,45 @@ pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError
             .ok()
     });
     fields.finish()?;
-    app.reset.request(email.ok_or(ApiError::Internal)?);
-    Ok(json(StatusCode::ACCEPTED, &json!({"detail": REQUESTED})))
+    let request = PasswordResetRequest {
+        email: email.ok_or(ApiError::Internal)?,
+    };
+    app.reset.request(request.email);
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &DetailBody { detail: REQUESTED },
+    ))
 }
 
+/// Set a new password with a reset token.
+///
+/// A new password that fails the policy answers `400 validation_error` and
+/// does not use the token. Otherwise the token is consumed and every session
+/// and token of the user stops working. An unknown, expired or used token is
+/// `400 reset_token_invalid`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/password/reset/confirm/",
+    operation_id = "password_reset_confirm",
+    tag = "password reset",
+    request_body = PasswordResetConfirmRequest,
+    responses((status = 200, description = "The password is reset.", body = DetailBody,
+        example = json!({"detail": DONE}))),
+    security(()),
+)]
 pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
     let mut fields = fields(app, request).await?;
     let token = fields.secret("token");
     let new_password = fields.secret("new_password");
     fields.finish()?;
-    let (Some(token), Some(new_password)) = (token, new_password) else {
-        return Err(ApiError::Internal);
+    let request = match (token, new_password) {
+        (Some(token), Some(new_password)) => PasswordResetConfirmRequest {
+            token,
+            new_password: Password::new(new_password),
+        },
+        _ => return Err(ApiError::Internal),
     };
-    let token = ResetToken::parse(&token).ok_or(ApiError::ResetTokenInvalid)?;
+    let token = ResetToken::parse(&request.token).ok_or(ApiError::ResetTokenInvalid)?;
     let (user, place) = app
         .reset
         .places()
@@ -47,8 +107,8 @@ pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, 
         .ok_or(ApiError::ResetTokenInvalid)?;
     let email = Email::parse(&user.email).map_err(|_| ApiError::ResetTokenInvalid)?;
     let full_name = FullName::parse(&user.full_name).unwrap_or_default();
-    let new_password = NewPassword::parse(Password::new(new_password), &email, &full_name)
-        .map_err(|rejected| {
+    let new_password =
+        NewPassword::parse(request.new_password, &email, &full_name).map_err(|rejected| {
             ApiError::Validation([("new_password".to_string(), rejected.messages)].into())
         })?;
     let hash = app
@@ -65,8 +125,5 @@ pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, 
     {
         return Err(ApiError::ResetTokenInvalid);
     }
-    Ok(json(
-        StatusCode::OK,
-        &json!({"detail": "Password has been reset."}),
-    ))
+    Ok(json(StatusCode::OK, &DetailBody { detail: DONE }))
 }

@@ -1,58 +1,103 @@
 //! `POST /api/auth/register/`: create an account; 201 with the user object.
-//! Throttled per client IP (scope `registration`) before the body is read.
+//! Throttled per client IP (scope `registration`, applied by the dispatcher).
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
+use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
 use crate::auth::tokens::blocking;
 use crate::domain::{self, Email, FullName, NewPassword, NewUser, Password};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
+use crate::http::request::Fields;
 use crate::http::response::{json, Response, UserBody};
 
-pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
-    let mut fields = fields(app, request).await?;
-    let email = fields.string("email").and_then(|raw| {
-        Email::parse(&raw)
-            .map_err(|e| fields.error("email", e.to_string()))
-            .ok()
-    });
-    let full_name = match fields.optional_string("full_name") {
-        Some(raw) => FullName::parse(&raw)
-            .map_err(|e| fields.error("full_name", e.to_string()))
-            .ok(),
-        None => Some(FullName::default()),
-    };
-    let password = fields.secret("password");
-    let new_password = match (&email, &full_name, password) {
-        (Some(email), Some(full_name), Some(password)) => {
-            match NewPassword::parse(Password::new(password), email, full_name) {
-                Ok(password) => Some(password),
-                Err(rejected) => {
-                    rejected
-                        .messages
-                        .into_iter()
-                        .for_each(|m| fields.error("password", m));
-                    None
+/// A new account.
+#[derive(ToSchema)]
+pub struct RegisterRequest {
+    /// Trimmed, domain lower-cased, unique case-insensitively.
+    #[schema(value_type = String, format = Email, max_length = 254, example = "ada@example.com")]
+    email: Email,
+    #[schema(value_type = String, format = Password, write_only, min_length = 8, max_length = 1024,
+        example = "correct horse battery staple")]
+    password: NewPassword,
+    #[schema(value_type = Option<String>, max_length = 150, example = "Ada Lovelace")]
+    full_name: FullName,
+}
+
+impl RegisterRequest {
+    /// Every field checked, the password against the policy (which needs
+    /// the email and name, to refuse passwords too similar to them).
+    fn parse(mut fields: Fields) -> Result<RegisterRequest, ApiError> {
+        let email = fields.string("email").and_then(|raw| {
+            Email::parse(&raw)
+                .map_err(|e| fields.error("email", e.to_string()))
+                .ok()
+        });
+        let full_name = match fields.optional_string("full_name") {
+            Some(raw) => FullName::parse(&raw)
+                .map_err(|e| fields.error("full_name", e.to_string()))
+                .ok(),
+            None => Some(FullName::default()),
+        };
+        let password = fields.secret("password");
+        let password = match (&email, &full_name, password) {
+            (Some(email), Some(full_name), Some(password)) => {
+                match NewPassword::parse(Password::new(password), email, full_name) {
+                    Ok(password) => Some(password),
+                    Err(rejected) => {
+                        rejected
+                            .messages
+                            .into_iter()
+                            .for_each(|m| fields.error("password", m));
+                        None
+                    }
                 }
             }
+            _ => None,
+        };
+        fields.finish()?;
+        match (email, password, full_name) {
+            (Some(email), Some(password), Some(full_name)) => Ok(RegisterRequest {
+                email,
+                password,
+                full_name,
+            }),
+            _ => Err(ApiError::Internal),
         }
-        _ => None,
-    };
-    fields.finish()?;
-    let (Some(email), Some(full_name), Some(password)) = (email, full_name, new_password) else {
-        return Err(ApiError::Internal);
-    };
+    }
+}
+
+/// Create an account.
+///
+/// The password must pass the policy: at least 8 characters, at most 1024
+/// bytes, not entirely numeric, not a common password, not too similar to
+/// the email or full name.
+#[utoipa::path(
+    post,
+    path = "/api/auth/register/",
+    operation_id = "register",
+    tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new account.", body = UserBody),
+        (status = 409, description = "`email_taken`: an account has this email (in any letter case).",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+    security(()),
+)]
+pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
+    let request = RegisterRequest::parse(fields(app, request).await?)?;
     let password_hash = app
         .tokens
         .pool()
-        .hash(password)
+        .hash(request.password)
         .await
         .map_err(crate::auth::tokens::AuthError::from)?;
     let new_user = NewUser {
-        email,
-        full_name,
+        email: request.email,
+        full_name: request.full_name,
         password_hash,
         is_staff: false,
         is_superuser: false,

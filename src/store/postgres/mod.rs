@@ -6,9 +6,13 @@
 //! schema, so instances starting together migrate once. TLS to the database
 //! is not offered yet: use a local socket or a private network.
 
+mod import;
+mod legacy_tokens;
 mod prune;
 mod reset_tokens;
 mod sessions;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::{error::SqlState, NoTls, Row};
 use r2d2::{Pool, PooledConnection};
@@ -19,7 +23,9 @@ use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::sqlite::like_pattern;
-use crate::store::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
+use crate::store::{
+    revoked_reason, Backend, PoolState, StepDecision, Store, StoreError, UserQuery,
+};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -45,9 +51,21 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE authd_schema_migrations (
 const MIGRATION_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtext('authd_migrate:' || current_schema()))";
 
+/// The longest pause between two attempts to replace a lost connection.
+///
+/// r2d2 retries a failed connection with a doubling delay capped at half
+/// the pool's `connection_timeout`; with the 5 s default a database back
+/// from a short outage would wait up to 2.5 s for the next attempt. The
+/// pool is therefore built with twice this value, and each checkout waits
+/// `database.connect_timeout` itself.
+const RECONNECT_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct PostgresStore {
     /// Always `Some` until dropped (see `Drop`).
     pool: Option<Pool<Manager>>,
+    errors: AtomicU64,
+    /// `database.connect_timeout`: how long a checkout waits for a connection.
+    checkout_timeout: std::time::Duration,
 }
 
 /// The sync `postgres` client closes its connection by blocking on its own
@@ -79,22 +97,27 @@ impl PostgresStore {
         pg_config
             .connect(NoTls)
             .map_err(|e| StoreError::Unavailable(error_chain(&e)))?;
+        // Unchecked: the connection above proved the database answers, and
+        // the pool's own timeout only paces reconnection (see RECONNECT_BACKOFF_CAP).
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
-            .connection_timeout(*config.connect_timeout)
+            .connection_timeout(RECONNECT_BACKOFF_CAP * 2)
             // Failures reach the caller as StoreError; r2d2's own log lines would repeat them.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build(Manager::new(pg_config, NoTls))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(PostgresStore { pool: Some(pool) })
+            .build_unchecked(Manager::new(pg_config, NoTls));
+        Ok(PostgresStore {
+            pool: Some(pool),
+            checkout_timeout: *config.connect_timeout,
+            errors: AtomicU64::new(0),
+        })
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool
             .as_ref()
             .expect("the pool lives until the store is dropped")
-            .get()
+            .get_timeout(self.checkout_timeout)
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 }
@@ -227,6 +250,22 @@ impl Store for PostgresStore {
             .simple_query("SELECT 1")
             .map(|_| ())
             .map_err(db_error)
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let Some(pool) = self.pool.as_ref() else {
+            return PoolState::default();
+        };
+        let state = pool.state();
+        PoolState {
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn note_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
     fn migrations(&self) -> &'static [Migration] {

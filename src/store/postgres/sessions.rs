@@ -13,25 +13,42 @@ use crate::store::sessions::{
 };
 use crate::store::{RefreshInfo, SessionInfo, StoreError};
 
+/// An [`AccessState`] from a row of the user's columns then the revoked flag.
+pub(super) fn access_state_from_row(row: &postgres::Row) -> Result<AccessState, StoreError> {
+    Ok(AccessState {
+        user: user_from_row(row)?,
+        session_revoked: row.try_get(9).map_err(db_error)?,
+    })
+}
+
+/// Records a session and its first refresh token.
+pub(super) fn insert_session(
+    tx: &mut Transaction<'_>,
+    session: &NewSession,
+) -> Result<(), StoreError> {
+    let user = session.user_id.get();
+    let at = session.created_at;
+    tx.execute(
+        "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)",
+        &[&session.sid, &user, &at],
+    )
+    .map_err(db_error)?;
+    tx.execute(
+        "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&session.refresh.jti, &user, &session.sid, &at, &session.refresh.expires_at],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
 impl SessionStore for PostgresStore {
     fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let mut client = self.conn()?;
         let mut tx = client.transaction().map_err(db_error)?;
-        let user = session.user_id.get();
-        let at = session.created_at;
-        tx.execute(
-            "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)",
-            &[&session.sid, &user, &at],
-        )
-        .map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&session.refresh.jti, &user, &session.sid, &at, &session.refresh.expires_at],
-        )
-        .map_err(db_error)?;
+        insert_session(&mut tx, session)?;
         tx.execute(
             "UPDATE users SET last_login = $1 WHERE id = $2",
-            &[&at, &user],
+            &[&session.created_at, &session.user_id.get()],
         )
         .map_err(db_error)?;
         tx.commit().map_err(db_error)
@@ -132,13 +149,7 @@ impl SessionStore for PostgresStore {
             .conn()?
             .query_opt(ACCESS_STATE, &[&user_id.get(), &sid])
             .map_err(db_error)?;
-        row.map(|row| {
-            Ok(AccessState {
-                user: user_from_row(&row)?,
-                session_revoked: row.try_get(9).map_err(db_error)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(access_state_from_row).transpose()
     }
 
     fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError> {

@@ -6,10 +6,13 @@
 //! the lock instead of failing. Times are stored as INTEGER microseconds
 //! since the epoch.
 
+mod import;
+mod legacy_tokens;
 mod prune;
 mod reset_tokens;
 mod sessions;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::{path::PathBuf, time::Duration};
 
 use chrono::DateTime;
@@ -21,7 +24,9 @@ use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
-use crate::store::{revoked_reason, Backend, StepDecision, Store, StoreError, UserQuery};
+use crate::store::{
+    revoked_reason, Backend, PoolState, StepDecision, Store, StoreError, UserQuery,
+};
 
 const USER_COLUMNS: &str = user_columns!();
 
@@ -43,6 +48,7 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migratio
 
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
+    errors: AtomicU64,
 }
 
 impl SqliteStore {
@@ -68,7 +74,10 @@ impl SqliteStore {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            errors: AtomicU64::new(0),
+        })
     }
 
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
@@ -186,6 +195,19 @@ impl Store for SqliteStore {
         self.conn()?
             .query_row("SELECT 1", [], |_| Ok(()))
             .map_err(db_error)
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn note_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
     fn migrations(&self) -> &'static [Migration] {

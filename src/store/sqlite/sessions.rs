@@ -14,27 +14,42 @@ use crate::store::sessions::{
 };
 use crate::store::{RefreshInfo, SessionInfo, StoreError};
 
+/// An [`AccessState`] from a row of the user's columns then the revoked flag.
+pub(super) fn access_state_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessState> {
+    Ok(AccessState {
+        user: user_from_row(row)?,
+        session_revoked: row.get(9)?,
+    })
+}
+
+/// Records a session and its first refresh token.
+pub(super) fn insert_session(
+    tx: &rusqlite::Transaction<'_>,
+    session: &NewSession,
+) -> rusqlite::Result<()> {
+    let at = to_micros(session.created_at);
+    let user = session.user_id.get();
+    tx.execute(
+        "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+        params![session.sid, user, at],
+    )?;
+    tx.execute(
+        "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![session.refresh.jti, user, session.sid, at, to_micros(session.refresh.expires_at)],
+    )?;
+    Ok(())
+}
+
 impl SessionStore for SqliteStore {
     fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        let at = to_micros(session.created_at);
-        let user = session.user_id.get();
-        tx.execute(
-            "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
-            params![session.sid, user, at],
-        )
-        .map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![session.refresh.jti, user, session.sid, at, to_micros(session.refresh.expires_at)],
-        )
-        .map_err(db_error)?;
+        insert_session(&tx, session).map_err(db_error)?;
         tx.execute(
             "UPDATE users SET last_login = ?1 WHERE id = ?2",
-            params![at, user],
+            params![to_micros(session.created_at), session.user_id.get()],
         )
         .map_err(db_error)?;
         tx.commit().map_err(db_error)
@@ -136,12 +151,7 @@ impl SessionStore for SqliteStore {
         // Cached: this runs on every authenticated request.
         let mut statement = conn.prepare_cached(ACCESS_STATE).map_err(db_error)?;
         statement
-            .query_row(params![user_id.get(), sid], |row| {
-                Ok(AccessState {
-                    user: user_from_row(row)?,
-                    session_revoked: row.get(9)?,
-                })
-            })
+            .query_row(params![user_id.get(), sid], access_state_from_row)
             .optional()
             .map_err(db_error)
     }

@@ -1,0 +1,3 @@
+//! Importing accounts from the service authd replaces: `authd import django`.
+
+pub mod django;

@@ -1,0 +1,132 @@
+//! Values read at each scrape rather than counted as they happen: the
+//! hashing pool's queue, the database pool, Redis as the throttle sees it,
+//! and the reset jobs' email counts. The components keep plain counters;
+//! this collector turns them into metrics.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+
+use crate::auth::HashingPool;
+use crate::reset::ResetStats;
+use crate::store::Store;
+use crate::throttle::{RedisState, Throttle};
+
+/// The components a scrape reads.
+pub struct Sources {
+    pub hashing: HashingPool,
+    pub store: Arc<dyn Store>,
+    pub throttle: Arc<Throttle>,
+    pub reset: Arc<ResetStats>,
+}
+
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sources")
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+impl Collector for Sources {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let gauge = |encoder: &mut DescriptorEncoder, name, help, value: i64| {
+            let metric = ConstGauge::new(value);
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+        };
+        let counter = |encoder: &mut DescriptorEncoder, name, help, value: u64| {
+            let metric = ConstCounter::new(value);
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+        };
+
+        gauge(
+            &mut encoder,
+            "hashing_running",
+            "Password hashes computing now",
+            count(self.hashing.running()),
+        )?;
+        gauge(
+            &mut encoder,
+            "hashing_queue_depth",
+            "Password hashes admitted and waiting for a worker",
+            count(self.hashing.waiting()),
+        )?;
+
+        let pool = self.store.pool_state();
+        let mut family = encoder.encode_descriptor(
+            "db_connections",
+            "Database pool connections, by state (in_use, idle)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (state, value) in [("in_use", pool.in_use), ("idle", pool.idle)] {
+            ConstGauge::new(i64::from(value))
+                .encode(family.encode_family(&StateLabel { state })?)?;
+        }
+        counter(
+            &mut encoder,
+            "db_errors",
+            "Database calls that failed (unreachable, timed out, or an error)",
+            pool.errors,
+        )?;
+
+        let redis = self.throttle.redis_state();
+        if redis != RedisState::Disabled {
+            gauge(
+                &mut encoder,
+                "redis_up",
+                "1 while the throttle reaches Redis, 0 while it uses its fallback",
+                i64::from(redis == RedisState::Up),
+            )?;
+            counter(
+                &mut encoder,
+                "redis_errors",
+                "Failed Redis operations of the throttle",
+                self.throttle.redis_errors(),
+            )?;
+        }
+        gauge(
+            &mut encoder,
+            "throttle_fallback_active",
+            "1 while Redis is down and throttle.on_redis_error decides",
+            i64::from(redis == RedisState::Down),
+        )?;
+
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let mut family = encoder.encode_descriptor(
+            "reset_emails",
+            "Password reset emails, by outcome (sent, failed)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, value) in [
+            ("sent", load(&self.reset.emails_sent)),
+            ("failed", load(&self.reset.emails_failed)),
+        ] {
+            ConstCounter::new(value).encode(family.encode_family(&OutcomeLabel { outcome })?)?;
+        }
+        counter(
+            &mut encoder,
+            "reset_requests_dropped",
+            "Password reset requests dropped because the queue was full",
+            load(&self.reset.dropped),
+        )
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,62 @@
+//! Tokens the Django service (SimpleJWT) issued, as the store knows them.
+//!
+//! Such tokens are stateless: authd only records the ids (`jti`) that may no
+//! longer be used, in `legacy_token_blacklist`: the blacklist imported from
+//! SimpleJWT's tables, and every legacy refresh token that was used up here
+//! (a refresh, as SimpleJWT's `BLACKLIST_AFTER_ROTATION` does, or a logout).
+//! Redeeming a legacy refresh token records its id and starts an authd
+//! session in one transaction, so of concurrent refreshes with one token
+//! exactly one succeeds.
+
+use super::sessions::{AccessState, NewSession};
+use super::StoreError;
+use crate::domain::{Timestamp, UserId};
+
+/// Why a legacy token id is on the blacklist (`reason` column).
+pub mod reason {
+    /// Blacklisted by the Django service before the switch.
+    pub const IMPORTED: &str = "imported";
+    /// Exchanged for an authd session by a refresh.
+    pub const REDEEMED: &str = "redeemed";
+    pub const LOGOUT: &str = "logout";
+}
+
+/// A legacy token id that may no longer be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyBlacklistEntry {
+    pub jti: String,
+    pub user_id: Option<UserId>,
+    /// When the token expires anyway (then the row can be pruned).
+    pub expires_at: Timestamp,
+    pub blacklisted_at: Timestamp,
+    pub reason: &'static str,
+}
+
+/// A legacy refresh token exchanged for a new authd session.
+#[derive(Debug, Clone)]
+pub struct LegacyRedemption {
+    /// The used-up token; its `user_id` is the session's user.
+    pub token: LegacyBlacklistEntry,
+    /// The token's `iat`: refused when the user's tokens were cut off later.
+    pub issued_at: Timestamp,
+    pub session: NewSession,
+}
+
+pub trait LegacyTokenStore {
+    /// The user a legacy access token names and whether its id is
+    /// blacklisted (as `session_revoked`); `None` when the user is gone.
+    fn legacy_access_state(
+        &self,
+        user_id: UserId,
+        jti: &str,
+    ) -> Result<Option<AccessState>, StoreError>;
+
+    /// Records a used or revoked legacy token id; false when it already was.
+    fn blacklist_legacy(&self, entry: &LegacyBlacklistEntry) -> Result<bool, StoreError>;
+
+    /// In one transaction: blacklists the token, checks that its user is
+    /// active and that its tokens were not cut off after `issued_at`, and
+    /// starts the session (without touching `last_login`: a refresh is not
+    /// a login). False, with nothing written, when any of it fails.
+    fn redeem_legacy_refresh(&self, redemption: &LegacyRedemption) -> Result<bool, StoreError>;
+}
