@@ -13,7 +13,7 @@ use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
 use crate::auth::legacy_jwt::LegacyKeys;
 use crate::auth::tokens::TokenService;
-use crate::auth::HashingPool;
+use crate::auth::{AccessCache, HashingPool};
 use crate::config::Config;
 use crate::kv::Kv;
 use crate::metrics::{Metrics, Sources};
@@ -84,6 +84,7 @@ impl App {
             JwtKeys::new(&signing_keys, settings),
             pool,
             *jwt.refresh_reuse_grace,
+            AccessCache::new(*jwt.revocation_cache_ttl),
         )
         .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
         let kv = Kv::connect_lazy(&config.redis)?;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use authd::auth::jwt::{JwtKeys, SigningKey, TokenSettings, TokenType};
 use authd::domain::UserId;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use common::server::{access, all_at_once, http_suite, refresh, TestServer, TEST_SECRET};
+use common::server::{
+    access, all_at_once, http_suite, refresh, within_revocation_bound, TestServer, TEST_SECRET,
+};
 use common::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -20,6 +22,7 @@ http_suite!(
     the_refresh_cookie_works_and_the_body_wins,
     verify_accepts_live_tokens_only,
     logout_scopes_reach_access_tokens_at_once,
+    a_revocation_reaches_another_instance_within_a_second,
     forged_and_misused_tokens_are_refused,
 );
 
@@ -325,6 +328,51 @@ async fn logout_scopes_reach_access_tokens_at_once(db: &TestDb) {
         .post("/api/auth/logout/", json!({"refresh": "forged"}))
         .await
         .assert_problem(401, "token_not_valid");
+}
+
+/// Two instances on one database: each caches its access checks, so a
+/// logout on one reaches the other within API.md's second (and the one
+/// that made it at once), for /me and token/verify alike.
+async fn a_revocation_reaches_another_instance_within_a_second(db: &TestDb) {
+    let one = TestServer::start(db, |_| {}).await;
+    let two = TestServer::start(db, |_| {}).await;
+    one.register("ada@example.com").await;
+    let session = one.login("ada@example.com").await;
+    let token = access(&session);
+    let me = |server| me_status(server, &token);
+    let verify = |server| verify_status(server, &token);
+    for server in [&one, &two] {
+        assert_eq!(
+            (me(server).await, verify(server).await),
+            (StatusCode::OK, StatusCode::OK)
+        );
+    }
+    let out = one
+        .post("/api/auth/logout/", json!({"refresh": refresh(&session)}))
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(
+        (me(&one).await, verify(&one).await),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED),
+        "refused at once where the logout was made"
+    );
+    assert_eq!(
+        within_revocation_bound(|| me(&two), StatusCode::UNAUTHORIZED).await,
+        StatusCode::UNAUTHORIZED,
+        "refused by the other instance within a second"
+    );
+    assert_eq!(verify(&two).await, StatusCode::UNAUTHORIZED);
+}
+
+async fn me_status(server: &TestServer, token: &str) -> StatusCode {
+    server.get("/api/auth/me/", token).await.status
+}
+
+async fn verify_status(server: &TestServer, token: &str) -> StatusCode {
+    server
+        .post("/api/auth/token/verify/", json!({"token": token}))
+        .await
+        .status
 }
 
 fn keys(id: &str, secret: &str) -> JwtKeys {

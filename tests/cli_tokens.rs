@@ -1,16 +1,19 @@
 //! `authd token revoke|list` and `authd key generate|list` against the same
-//! database a running server uses: revocations take effect on it at once.
+//! database a running server uses: revocations take effect on it within the
+//! second API.md allows (its access checks are cached for less than that).
 
 mod common;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use common::server::{access, http_suite, refresh, TestServer, TEST_SECRET};
+use common::server::{
+    access, http_suite, refresh, within_revocation_bound, TestServer, TEST_SECRET,
+};
 use common::{stderr, stdout, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 http_suite!(
-    revocations_reach_a_running_server_at_once,
+    revocations_reach_a_running_server_within_a_second,
     token_list_shows_sessions_and_why,
 );
 
@@ -34,7 +37,7 @@ fn claim(token: &str, name: &str) -> String {
     claims[name].as_str().unwrap().to_string()
 }
 
-async fn revocations_reach_a_running_server_at_once(db: &TestDb) {
+async fn revocations_reach_a_running_server_within_a_second(db: &TestDb) {
     let server = TestServer::start(db, |_| {}).await;
     server.register("ada@example.com").await;
     let [a, b, c] = [
@@ -48,15 +51,19 @@ async fn revocations_reach_a_running_server_at_once(db: &TestDb) {
         async move { server.get("/api/auth/me/", &token).await.status }
     };
 
+    // Every token in use, so the server has each access check cached.
+    for body in [&a, &b, &c] {
+        assert_eq!(me(body).await, StatusCode::OK);
+    }
     let (code, out, _) = authd(
         db,
         &["token", "revoke", "--session", &claim(&access(&a), "sid")],
     );
     assert_eq!((code, out["revoked"]["sessions"].as_u64()), (0, Some(1)));
     assert_eq!(
-        me(&a).await,
+        within_revocation_bound(|| me(&a), StatusCode::UNAUTHORIZED).await,
         StatusCode::UNAUTHORIZED,
-        "the session's access token is refused at once"
+        "the session's access token is refused within a second"
     );
     assert_eq!(me(&b).await, StatusCode::OK);
 
@@ -74,7 +81,10 @@ async fn revocations_reach_a_running_server_at_once(db: &TestDb) {
         0
     );
     assert_eq!(
-        (me(&b).await, me(&c).await),
+        (
+            within_revocation_bound(|| me(&b), StatusCode::UNAUTHORIZED).await,
+            within_revocation_bound(|| me(&c), StatusCode::UNAUTHORIZED).await
+        ),
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
     );
     let fresh = server.login("ada@example.com").await;

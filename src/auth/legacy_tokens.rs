@@ -114,6 +114,7 @@ impl TokenService {
             s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now)
         })
         .await?;
+        self.forget_user(claims.user);
         Ok(())
     }
 }

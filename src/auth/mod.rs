@@ -1,6 +1,7 @@
 //! Authentication services: password hashing (and its bounded pool), JWT
 //! keys and claims, and the token lifecycle built on the store.
 
+mod access_cache;
 mod hashing;
 pub mod jwt;
 pub mod keys;
@@ -10,5 +11,6 @@ mod legacy_tokens;
 mod password;
 pub mod tokens;
 
+pub use access_cache::AccessCache;
 pub use hashing::{HashingPool, PoolBusy};
 pub use password::{HashFloors, HashParams, HashingError, PasswordHash, PasswordHasher, Verified};

@@ -5,13 +5,16 @@
 //! An access token is accepted only while its signature and expiry hold, its
 //! user exists and is active, its session is not revoked, and it was issued
 //! no earlier than the user's `tokens_valid_after` (whole seconds, as `iat`
-//! is). That is one indexed query per authenticated request, on whichever
-//! instance serves it, so a revocation anywhere takes effect everywhere at
-//! once. Store calls block and run on tokio's blocking pool.
+//! is). That state comes from one indexed query, remembered per session for
+//! at most `jwt.revocation_cache_ttl` (see `access_cache`), so a revocation
+//! anywhere takes effect on every instance within a second and at once on
+//! the instance that made it. Store calls block and run on tokio's blocking
+//! pool.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::access_cache::AccessCache;
 use super::hashing::{HashingPool, PoolBusy};
 use super::jwt::{new_id, IssuedToken, JwtKeys, TokenType};
 use super::legacy_jwt::LegacyKeys;
@@ -72,10 +75,11 @@ pub struct TokenService {
     pub(super) legacy: Option<LegacyKeys>,
     pool: HashingPool,
     reuse_grace: Duration,
+    access: AccessCache,
 }
 
-/// Runs a blocking store call off the async workers; database errors are
-/// counted on the store (for metrics).
+/// Runs a blocking store call off the async workers; calls and database
+/// errors are counted on the store (for metrics).
 pub async fn blocking<T: Send + 'static>(
     store: &Arc<dyn Store>,
     call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
@@ -83,12 +87,10 @@ pub async fn blocking<T: Send + 'static>(
     let store = Arc::clone(store);
     tokio::task::spawn_blocking(move || {
         let result = call(store.as_ref());
-        if matches!(
+        store.note_call(matches!(
             result,
             Err(StoreError::Unavailable(_) | StoreError::Database(_))
-        ) {
-            store.note_error();
-        }
+        ));
         result
     })
     .await
@@ -101,6 +103,7 @@ impl TokenService {
         keys: JwtKeys,
         pool: HashingPool,
         reuse_grace: Duration,
+        access: AccessCache,
     ) -> TokenService {
         TokenService {
             store,
@@ -108,7 +111,14 @@ impl TokenService {
             legacy: None,
             pool,
             reuse_grace,
+            access,
         }
+    }
+
+    /// Drops what this instance remembers of `user`'s access checks; call
+    /// after committing any change to the user or their sessions.
+    pub fn forget_user(&self, user: crate::domain::UserId) {
+        self.access.forget_user(user);
     }
 
     /// Also accepts the Django service's SimpleJWT tokens, verified by `legacy`.
@@ -257,6 +267,7 @@ impl TokenService {
                 Err(AuthError::TokenNotValid)
             }
             RotateOutcome::ReuseDetected { sid } => {
+                self.forget_user(claims.user());
                 tracing::warn!(user_id = %claims.user(), session = %sid, "refresh token reuse detected; session revoked");
                 Err(AuthError::TokenNotValid)
             }
@@ -275,8 +286,10 @@ impl TokenService {
             .keys
             .verify(access_token, Some(TokenType::Access))
             .map_err(|_| AuthError::TokenNotValid)?;
-        let (user_id, sid) = (claims.user(), claims.sid.clone());
-        let state = blocking(&self.store, move |s| s.access_state(user_id, &sid)).await?;
+        let state = self
+            .access
+            .access_state(&self.store, claims.user(), &claims.sid)
+            .await?;
         match state {
             Some(state)
                 if state.user.is_active
@@ -341,6 +354,7 @@ impl TokenService {
             s.revoke_sessions(&revoke, revoked_reason::LOGOUT, domain::now())
         })
         .await?;
+        self.forget_user(claims.user());
         Ok(())
     }
 
@@ -368,6 +382,7 @@ impl TokenService {
             s.set_password(id, &hash, domain::now(), revoked_reason::PASSWORD_CHANGE)
         })
         .await?;
+        self.forget_user(id);
         Ok(self.start_session(user).await?.0)
     }
 }

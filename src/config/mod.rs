@@ -102,6 +102,10 @@ pub struct JwtConfig {
     pub audience: Option<String>,
     pub leeway: Duration,
     pub refresh_reuse_grace: Duration,
+    /// How long an instance may rely on an access check it made (at most
+    /// 1 s, API.md's bound for a revocation to reach every instance); zero
+    /// asks the database on every authenticated request.
+    pub revocation_cache_ttl: Duration,
     /// Accepting the tokens the Django service (SimpleJWT) issued.
     pub legacy_simplejwt: LegacySimpleJwtConfig,
 }
@@ -345,6 +349,7 @@ impl Default for JwtConfig {
             audience: None,
             leeway: Duration::secs(0),
             refresh_reuse_grace: Duration::secs(10),
+            revocation_cache_ttl: Duration::millis(500),
             legacy_simplejwt: LegacySimpleJwtConfig::default(),
         }
     }

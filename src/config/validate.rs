@@ -125,6 +125,12 @@ fn http(config: &Config) -> Result<(), Failure> {
 
 fn jwt(config: &Config) -> Result<(), Failure> {
     let jwt = &config.jwt;
+    if *jwt.revocation_cache_ttl > std::time::Duration::from_secs(1) {
+        return fail(
+            "jwt.revocation_cache_ttl",
+            "must be at most 1s: revocations must reach every instance within a second",
+        );
+    }
     let mut ids = HashSet::new();
     for (index, key) in jwt.keys.iter().enumerate() {
         let at = format!("jwt.keys[{index}]");
@@ -300,6 +306,10 @@ mod tests {
                 Box::new(|c| c.jwt.legacy_simplejwt.enabled = true),
             ),
             ("log.level", Box::new(|c| c.log.level = "authd=loud".into())),
+            (
+                "jwt.revocation_cache_ttl",
+                Box::new(|c| c.jwt.revocation_cache_ttl = crate::config::Duration::millis(1001)),
+            ),
             (
                 "http.cors_allowed_origins",
                 Box::new(|c| c.http.cors_allowed_origins = vec!["app.example.com".into()]),

@@ -249,3 +249,24 @@ pub async fn all_at_once(
     }
     replies
 }
+
+/// API.md's bound for a revocation made elsewhere (another instance, the
+/// CLI) to reach every running server.
+pub const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks `status` every 50 ms until it answers `want` or the revocation
+/// bound has passed since the call; returns the last answer.
+pub async fn within_revocation_bound<F, Fut>(mut status: F, want: StatusCode) -> StatusCode
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    let deadline = std::time::Instant::now() + REVOCATION_BOUND;
+    loop {
+        let got = status().await;
+        if got == want || std::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -62,5 +62,6 @@ pub async fn patch(app: &App, request: Request<Incoming>) -> Result<Response, Ap
     };
     let id = caller.user.id;
     let user = blocking(app.tokens.store(), move |s| s.update_user(id, &update)).await?;
+    app.tokens.forget_user(id);
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }

@@ -125,5 +125,6 @@ pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, 
     {
         return Err(ApiError::ResetTokenInvalid);
     }
+    app.tokens.forget_user(user.id);
     Ok(json(StatusCode::OK, &DetailBody { detail: DONE }))
 }
