@@ -186,3 +186,27 @@ async fn reset_emails_and_unknown_paths_are_counted_without_minting_labels() {
         Some(1.0)
     );
 }
+
+/// Database calls made by `n` GET /me with one token, on a server whose
+/// revocation cache lives `ttl`.
+async fn db_calls_for_me_requests(ttl: authd::config::Duration, n: usize) -> f64 {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |config| config.jwt.revocation_cache_ttl = ttl).await;
+    server.register("ada@example.com").await;
+    let token = common::server::access(&server.login("ada@example.com").await);
+    let calls = |scrape: &Scrape| value(scrape, "authd_db_calls_total", &[]).unwrap();
+    let before = calls(&scrape(&server).await);
+    for _ in 0..n {
+        assert_eq!(server.get("/api/auth/me/", &token).await.status, 200);
+    }
+    calls(&scrape(&server).await) - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_checks_query_the_database_once_per_cache_lifetime() {
+    // A TTL far longer than the requests take: one query serves them all.
+    let cached = db_calls_for_me_requests(authd::config::Duration::secs(1), 20).await;
+    assert_eq!(cached, 1.0, "one query for 20 requests within the TTL");
+    let uncached = db_calls_for_me_requests(authd::config::Duration::secs(0), 20).await;
+    assert_eq!(uncached, 20.0, "with the cache off, a query per request");
+}

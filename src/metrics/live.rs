@@ -78,6 +78,12 @@ impl Collector for Sources {
         }
         counter(
             &mut encoder,
+            "db_calls",
+            "Database calls made (each one a pooled connection's transaction or query)",
+            pool.calls,
+        )?;
+        counter(
+            &mut encoder,
             "db_errors",
             "Database calls that failed (unreachable, timed out, or an error)",
             pool.errors,

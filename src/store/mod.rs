@@ -41,14 +41,45 @@ pub use sessions::{
     SessionInfo, SessionStore,
 };
 
-/// The connection pool at one moment, and the store's failures so far
+/// The connection pool at one moment, and the store's calls so far
 /// (for metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolState {
     pub in_use: u32,
     pub idle: u32,
+    /// Calls made since the store opened.
+    pub calls: u64,
     /// Calls that failed with a database error since the store opened.
     pub errors: u64,
+}
+
+/// Counts of a store's calls, kept by each backend and reported through
+/// [`Store::pool_state`].
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    calls: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl CallCounts {
+    pub fn note(&self, failed: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The pool state with these counts.
+    pub fn with_pool(&self, in_use: u32, idle: u32) -> PoolState {
+        use std::sync::atomic::Ordering::Relaxed;
+        PoolState {
+            in_use,
+            idle,
+            calls: self.calls.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+        }
+    }
 }
 
 /// Which database a store talks to.
@@ -107,8 +138,9 @@ pub trait Store:
     /// The pool's connections and the error count.
     fn pool_state(&self) -> PoolState;
 
-    /// Counts a failed call (callers report them: see `auth::tokens::blocking`).
-    fn note_error(&self);
+    /// Counts a call, and whether it failed with a database error (callers
+    /// report them: see `auth::tokens::blocking`).
+    fn note_call(&self, failed: bool);
 
     /// The embedded migrations of this backend.
     fn migrations(&self) -> &'static [Migration];

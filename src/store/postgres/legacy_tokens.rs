@@ -53,7 +53,7 @@ impl LegacyTokenStore for PostgresStore {
     }
 
     fn blacklist_legacy(&self, entry: &LegacyBlacklistEntry) -> Result<bool, StoreError> {
-        insert_blacklisted(&mut *self.conn()?, entry)
+        insert_blacklisted(&mut **self.conn()?, entry)
     }
 
     fn redeem_legacy_refresh(&self, redemption: &LegacyRedemption) -> Result<bool, StoreError> {

@@ -6,17 +6,17 @@
 //! schema, so instances starting together migrate once. TLS to the database
 //! is not offered yet: use a local socket or a private network.
 
+mod connection;
 mod import;
 mod legacy_tokens;
 mod prune;
 mod reset_tokens;
 mod sessions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use postgres::{error::SqlState, NoTls, Row};
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
+
+use connection::Manager;
 
 use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
@@ -24,10 +24,8 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::sqlite::like_pattern;
 use crate::store::{
-    revoked_reason, Backend, PoolState, StepDecision, Store, StoreError, UserQuery,
+    revoked_reason, Backend, CallCounts, PoolState, StepDecision, Store, StoreError, UserQuery,
 };
-
-type Manager = PostgresConnectionManager<NoTls>;
 
 const USER_COLUMNS: &str = user_columns!();
 
@@ -63,7 +61,7 @@ const RECONNECT_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_mil
 pub struct PostgresStore {
     /// Always `Some` until dropped (see `Drop`).
     pool: Option<Pool<Manager>>,
-    errors: AtomicU64,
+    counts: CallCounts,
     /// `database.connect_timeout`: how long a checkout waits for a connection.
     checkout_timeout: std::time::Duration,
 }
@@ -105,11 +103,11 @@ impl PostgresStore {
             .connection_timeout(RECONNECT_BACKOFF_CAP * 2)
             // Failures reach the caller as StoreError; r2d2's own log lines would repeat them.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager::new(pg_config, NoTls));
+            .build_unchecked(Manager::new(pg_config));
         Ok(PostgresStore {
             pool: Some(pool),
             checkout_timeout: *config.connect_timeout,
-            errors: AtomicU64::new(0),
+            counts: CallCounts::default(),
         })
     }
 
@@ -257,15 +255,14 @@ impl Store for PostgresStore {
             return PoolState::default();
         };
         let state = pool.state();
-        PoolState {
-            in_use: state.connections - state.idle_connections,
-            idle: state.idle_connections,
-            errors: self.errors.load(Ordering::Relaxed),
-        }
+        self.counts.with_pool(
+            state.connections - state.idle_connections,
+            state.idle_connections,
+        )
     }
 
-    fn note_error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+    fn note_call(&self, failed: bool) {
+        self.counts.note(failed);
     }
 
     fn migrations(&self) -> &'static [Migration] {
@@ -284,7 +281,7 @@ impl Store for PostgresStore {
         if !exists {
             return Ok(Vec::new());
         }
-        read_applied(&mut *client)
+        read_applied(&mut **client)
     }
 
     fn migration_step(&self, decide: &mut StepDecision<'_>) -> Result<Option<Step>, StoreError> {
@@ -385,12 +382,15 @@ impl Store for PostgresStore {
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError> {
+        const FIND_CREDENTIALS: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE email_lower = $1"
+        );
         let mut client = self.conn()?;
+        let statement = client.prepared(FIND_CREDENTIALS).map_err(db_error)?;
         let row = client
-            .query_opt(
-                &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_lower = $1"),
-                &[&email.lowered()],
-            )
+            .query_opt(&statement, &[&email.lowered()])
             .map_err(db_error)?;
         row.map(|row| {
             Ok((

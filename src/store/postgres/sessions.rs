@@ -1,7 +1,9 @@
 //! Sessions and refresh tokens on Postgres. A rotation's conditional UPDATE
 //! takes the row lock: a concurrent rotation of the same token waits, then
 //! re-checks `revoked_at IS NULL` against the committed row and finds nothing
-//! to update (READ COMMITTED semantics), so exactly one wins.
+//! to update (READ COMMITTED semantics), so exactly one wins. The UPDATE and
+//! the INSERT of the next token are one statement (a data-modifying CTE), so
+//! a successful rotation is one prepared round trip and one commit.
 
 use postgres::Transaction;
 
@@ -55,32 +57,40 @@ impl SessionStore for PostgresStore {
     }
 
     fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let mut client = self.conn()?;
-        let mut tx = client.transaction().map_err(db_error)?;
-        let at = rotation.at;
-        let rotated = tx
-            .query_opt(
-                "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2, replaced_by = $3
+        const ROTATE: &str = "WITH rotated AS (
+                 UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2, replaced_by = $3
                  WHERE jti = $4 AND revoked_at IS NULL AND expires_at > $1
                    AND family IN (SELECT id FROM sessions WHERE revoked_at IS NULL)
                    AND user_id IN (SELECT id FROM users WHERE is_active)
-                 RETURNING user_id, family",
-                &[&at, &reason::ROTATED, &rotation.next.jti, &rotation.jti],
+                 RETURNING user_id, family)
+             INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at)
+             SELECT $3, user_id, family, $1, $5 FROM rotated
+             RETURNING user_id, family";
+        let mut client = self.conn()?;
+        let at = rotation.at;
+        let rotate = client.prepared(ROTATE).map_err(db_error)?;
+        let rotated = client
+            .query_opt(
+                &rotate,
+                &[
+                    &at,
+                    &reason::ROTATED,
+                    &rotation.next.jti,
+                    &rotation.jti,
+                    &rotation.next.expires_at,
+                ],
             )
             .map_err(db_error)?;
         if let Some(row) = rotated {
             let user_id: i64 = row.try_get(0).map_err(db_error)?;
             let sid: String = row.try_get(1).map_err(db_error)?;
-            tx.execute(
-                "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&rotation.next.jti, &user_id, &sid, &at, &rotation.next.expires_at],
-            )
-            .map_err(db_error)?;
-            tx.commit().map_err(db_error)?;
             let user_id = UserId::new(user_id)
                 .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
             return Ok(RotateOutcome::Rotated { user_id, sid });
         }
+        // Not rotated: decide between a plain refusal and reuse detection
+        // on the committed rows, in a transaction of its own.
+        let mut tx = client.transaction().map_err(db_error)?;
         let previous = tx
             .query_opt(
                 "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = $1",
@@ -145,24 +155,24 @@ impl SessionStore for PostgresStore {
     }
 
     fn access_state(&self, user_id: UserId, sid: &str) -> Result<Option<AccessState>, StoreError> {
-        let row = self
-            .conn()?
-            .query_opt(ACCESS_STATE, &[&user_id.get(), &sid])
+        let mut client = self.conn()?;
+        let statement = client.prepared(ACCESS_STATE).map_err(db_error)?;
+        let row = client
+            .query_opt(&statement, &[&user_id.get(), &sid])
             .map_err(db_error)?;
         row.as_ref().map(access_state_from_row).transpose()
     }
 
     fn refresh_is_live(&self, jti: &str, at: Timestamp) -> Result<bool, StoreError> {
-        let mut client = self.conn()?;
-        client
-            .query_one(
-                "SELECT EXISTS (
+        const REFRESH_IS_LIVE: &str = "SELECT EXISTS (
                      SELECT 1 FROM refresh_tokens t
                      JOIN sessions s ON s.id = t.family AND s.revoked_at IS NULL
                      JOIN users u ON u.id = t.user_id AND u.is_active
-                     WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2)",
-                &[&jti, &at],
-            )
+                     WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2)";
+        let mut client = self.conn()?;
+        let statement = client.prepared(REFRESH_IS_LIVE).map_err(db_error)?;
+        client
+            .query_one(&statement, &[&jti, &at])
             .and_then(|row| row.try_get(0))
             .map_err(db_error)
     }

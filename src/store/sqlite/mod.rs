@@ -12,7 +12,6 @@ mod prune;
 mod reset_tokens;
 mod sessions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::{path::PathBuf, time::Duration};
 
 use chrono::DateTime;
@@ -25,7 +24,7 @@ use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{
-    revoked_reason, Backend, PoolState, StepDecision, Store, StoreError, UserQuery,
+    revoked_reason, Backend, CallCounts, PoolState, StepDecision, Store, StoreError, UserQuery,
 };
 
 const USER_COLUMNS: &str = user_columns!();
@@ -48,7 +47,7 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migratio
 
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
-    errors: AtomicU64,
+    counts: CallCounts,
 }
 
 impl SqliteStore {
@@ -76,7 +75,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(SqliteStore {
             pool,
-            errors: AtomicU64::new(0),
+            counts: CallCounts::default(),
         })
     }
 
@@ -199,15 +198,14 @@ impl Store for SqliteStore {
 
     fn pool_state(&self) -> PoolState {
         let state = self.pool.state();
-        PoolState {
-            in_use: state.connections - state.idle_connections,
-            idle: state.idle_connections,
-            errors: self.errors.load(Ordering::Relaxed),
-        }
+        self.counts.with_pool(
+            state.connections - state.idle_connections,
+            state.idle_connections,
+        )
     }
 
-    fn note_error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+    fn note_call(&self, failed: bool) {
+        self.counts.note(failed);
     }
 
     fn migrations(&self) -> &'static [Migration] {

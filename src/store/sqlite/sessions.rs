@@ -22,6 +22,8 @@ pub(super) fn access_state_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result
     })
 }
 
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
 /// Records a session and its first refresh token.
 pub(super) fn insert_session(
     tx: &rusqlite::Transaction<'_>,
@@ -29,14 +31,15 @@ pub(super) fn insert_session(
 ) -> rusqlite::Result<()> {
     let at = to_micros(session.created_at);
     let user = session.user_id.get();
-    tx.execute(
-        "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
-        params![session.sid, user, at],
-    )?;
-    tx.execute(
-        "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![session.refresh.jti, user, session.sid, at, to_micros(session.refresh.expires_at)],
-    )?;
+    tx.prepare_cached("INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![session.sid, user, at])?;
+    tx.prepare_cached(INSERT_REFRESH)?.execute(params![
+        session.refresh.jti,
+        user,
+        session.sid,
+        at,
+        to_micros(session.refresh.expires_at)
+    ])?;
     Ok(())
 }
 
@@ -47,11 +50,14 @@ impl SessionStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
         insert_session(&tx, session).map_err(db_error)?;
-        tx.execute(
-            "UPDATE users SET last_login = ?1 WHERE id = ?2",
-            params![to_micros(session.created_at), session.user_id.get()],
-        )
-        .map_err(db_error)?;
+        tx.prepare_cached("UPDATE users SET last_login = ?1 WHERE id = ?2")
+            .and_then(|mut update| {
+                update.execute(params![
+                    to_micros(session.created_at),
+                    session.user_id.get()
+                ])
+            })
+            .map_err(db_error)?;
         tx.commit().map_err(db_error)
     }
 
@@ -61,24 +67,36 @@ impl SessionStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
         let at = to_micros(rotation.at);
+        // Cached statements: every refresh runs these two.
         let rotated: Option<(i64, String)> = tx
-            .query_row(
+            .prepare_cached(
                 "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2, replaced_by = ?3
                  WHERE jti = ?4 AND revoked_at IS NULL AND expires_at > ?1
                    AND family IN (SELECT id FROM sessions WHERE revoked_at IS NULL)
                    AND user_id IN (SELECT id FROM users WHERE is_active = 1)
                  RETURNING user_id, family",
-                params![at, reason::ROTATED, rotation.next.jti, rotation.jti],
-                |row| Ok((row.get(0)?, row.get(1)?)),
             )
-            .optional()
+            .and_then(|mut update| {
+                update
+                    .query_row(
+                        params![at, reason::ROTATED, rotation.next.jti, rotation.jti],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()
+            })
             .map_err(db_error)?;
         if let Some((user_id, sid)) = rotated {
-            tx.execute(
-                "INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![rotation.next.jti, user_id, sid, at, to_micros(rotation.next.expires_at)],
-            )
-            .map_err(db_error)?;
+            tx.prepare_cached(INSERT_REFRESH)
+                .and_then(|mut insert| {
+                    insert.execute(params![
+                        rotation.next.jti,
+                        user_id,
+                        sid,
+                        at,
+                        to_micros(rotation.next.expires_at)
+                    ])
+                })
+                .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
             let user_id = UserId::new(user_id)
                 .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
