@@ -1,7 +1,8 @@
 //! `authd token revoke|list`: end one refresh token, one login session or
 //! every token of a user, and see a user's sessions with their tokens. The
-//! store is the one running servers check on every request, so a revocation
-//! takes effect on all of them at once.
+//! store is the one running servers check, so a revocation takes effect on
+//! all of them within `jwt.revocation_cache_ttl` (at most a second: each
+//! server reuses an access check that long).
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
