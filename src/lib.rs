@@ -7,6 +7,7 @@
 //! Data flows one way: the edge (`cli`) parses input into `domain` types,
 //! calls a service (`auth`) or the `store`, and renders the result.
 
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod cli;

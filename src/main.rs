@@ -10,16 +10,6 @@ use tracing_subscriber::EnvFilter;
 use authd::cli::{self, Cli};
 use authd::config::LogFormat;
 
-/// mimalloc, not glibc's malloc: every argon2 hash allocates and frees one
-/// `password.memory_kib` block (19 MiB by default) on whichever blocking
-/// thread runs it. glibc raises its mmap threshold after the first such
-/// free, serves the next from the heap, and small allocations landing in
-/// the freed space keep the heap from being reused or trimmed: a sustained
-/// login flood grew the server past 2.9 GiB in 6 s. mimalloc keeps large
-/// blocks in their own segments and reuses them (see bench/HISTORY.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = Cli::parse();
     let context = match args.load_config() {

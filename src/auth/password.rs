@@ -25,9 +25,13 @@
 //! ([`Verified::must_upgrade`]) or fail.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash as PhcHash, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::{
+    rand_core::OsRng, Output, ParamsString, PasswordHash as PhcHash, Salt, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::distributions::{Alphanumeric, DistString};
 
 use super::legacy_hash::LegacyHash;
@@ -147,6 +151,66 @@ pub enum HashingError {
     Hash(String),
 }
 
+/// argon2's working memory (`memory_kib` blocks of 1 KiB), kept by one
+/// thread between hashes so a busy hashing worker does not allocate and
+/// fault in ~19 MiB for every login. Grows to the largest hash it served;
+/// [`release`](Self::release) gives it back.
+#[derive(Default)]
+pub struct HashMemory {
+    blocks: Vec<Block>,
+    /// Where the bytes held are added up (the hashing pool's gauge).
+    tally: Option<Arc<AtomicU64>>,
+}
+
+impl HashMemory {
+    /// Memory whose size is kept added up in `tally`.
+    pub fn counted(tally: Arc<AtomicU64>) -> HashMemory {
+        HashMemory {
+            blocks: Vec::new(),
+            tally: Some(tally),
+        }
+    }
+
+    /// At least the blocks `params` needs (argon2 uses the first ones).
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let needed = params.block_count();
+        if self.blocks.len() < needed {
+            // Free the smaller block first: never hold both.
+            self.release();
+            self.blocks = vec![Block::default(); needed];
+            if let Some(tally) = &self.tally {
+                tally.fetch_add(self.bytes(), Ordering::Relaxed);
+            }
+        }
+        &mut self.blocks
+    }
+
+    /// Frees the memory; true when there was some.
+    pub fn release(&mut self) -> bool {
+        if let Some(tally) = &self.tally {
+            tally.fetch_sub(self.bytes(), Ordering::Relaxed);
+        }
+        let held = !self.blocks.is_empty();
+        self.blocks = Vec::new();
+        held
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        (self.blocks.len() * std::mem::size_of::<Block>()) as u64
+    }
+}
+
+impl Drop for HashMemory {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Hashes and verifies passwords with one set of argon2id parameters.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -184,11 +248,27 @@ impl PasswordHasher {
     /// Hashes without the policy: only for the dummy hash that unknown
     /// accounts are verified against, so a login costs the same either way.
     pub fn hash_any(&self, password: &Password) -> Result<PasswordHash, HashingError> {
+        self.hash_any_in(password, &mut HashMemory::default())
+    }
+
+    /// [`hash_any`](Self::hash_any), computing argon2 in `memory`.
+    pub fn hash_any_in(
+        &self,
+        password: &Password,
+        memory: &mut HashMemory,
+    ) -> Result<PasswordHash, HashingError> {
         let salt = SaltString::generate(&mut OsRng);
-        self.argon2
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|phc| PasswordHash(phc.to_string()))
-            .map_err(|e| HashingError::Hash(e.to_string()))
+        let failed = |e: argon2::password_hash::Error| HashingError::Hash(e.to_string());
+        let output =
+            argon2_output(&self.argon2, password, salt.as_salt(), memory).map_err(failed)?;
+        let phc = PhcHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(self.argon2.params()).map_err(failed)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(PasswordHash(phc.to_string()))
     }
 
     /// True when `password` matches `hash` (see [`check`](Self::check)).
@@ -198,8 +278,19 @@ impl PasswordHasher {
 
     /// Checks `password` against a stored hash of any kind. Malformed or
     /// unusable hashes, and argon2id hashes below the floor, never match.
-    /// Every comparison is constant-time (argon2, subtle, bcrypt crates).
+    /// Every comparison is constant-time (password-hash's `Output`, subtle,
+    /// bcrypt crates).
     pub fn check(&self, password: &Password, hash: &PasswordHash) -> Verified {
+        self.check_in(password, hash, &mut HashMemory::default())
+    }
+
+    /// [`check`](Self::check), computing argon2 in `memory`.
+    pub fn check_in(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+        memory: &mut HashMemory,
+    ) -> Verified {
         if !hash.is_usable() {
             return Verified::NO_MATCH;
         }
@@ -212,22 +303,34 @@ impl PasswordHasher {
         if parsed.algorithm != Algorithm::Argon2id.ident() {
             return Verified::NO_MATCH;
         }
-        let stored = Params::try_from(&parsed).map(|p| HashParams {
-            memory_kib: p.m_cost(),
-            iterations: p.t_cost(),
-            parallelism: p.p_cost(),
-        });
-        if !stored.is_ok_and(|p| p.at_least(&self.floors.native)) {
+        let Ok(params) = Params::try_from(&parsed) else {
+            return Verified::NO_MATCH;
+        };
+        let stored = HashParams {
+            memory_kib: params.m_cost(),
+            iterations: params.t_cost(),
+            parallelism: params.p_cost(),
+        };
+        if !stored.at_least(&self.floors.native) {
             tracing::warn!(
                 "refused an argon2id hash whose parameters are below password.min_*: authd never writes one, so it was put in the database by other means"
             );
             return Verified::NO_MATCH;
         }
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Verified::NO_MATCH;
+        };
+        let Ok(version) = parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from)
+        else {
+            return Verified::NO_MATCH;
+        };
+        let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
         Verified {
-            matched: self
-                .argon2
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok(),
+            // Output's equality is constant-time.
+            matched: argon2_output(&argon2, password, salt, memory)
+                .is_ok_and(|out| out == expected),
             needs_rehash: self.needs_rehash(hash),
             must_upgrade: false,
         }
@@ -267,6 +370,32 @@ impl PasswordHasher {
     }
 }
 
+/// argon2's output for `password` and `salt`, computed in `memory`: what
+/// `argon2::PasswordHasher::hash_password` does, minus its allocation.
+fn argon2_output(
+    argon2: &Argon2<'_>,
+    password: &Password,
+    salt: Salt<'_>,
+    memory: &mut HashMemory,
+) -> Result<Output, argon2::password_hash::Error> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let length = argon2
+        .params()
+        .output_len()
+        .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    Output::init_with(length, |out| {
+        argon2
+            .hash_password_into_with_memory(
+                password.expose().as_bytes(),
+                salt,
+                out,
+                memory.blocks(argon2.params()),
+            )
+            .map_err(Into::into)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +419,48 @@ mod tests {
         assert!(hash.as_str().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert!(hasher.verify(&Password::new("correct horse battery"), &hash));
         assert!(!hasher.verify(&Password::new("correct horse batterY"), &hash));
+    }
+
+    #[test]
+    fn hashes_in_reused_memory_agree_with_the_argon2_crate() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let small = PasswordHasher::new(CHEAP).unwrap();
+        let large = PasswordHasher::new(HashParams {
+            memory_kib: 2048,
+            ..CHEAP
+        })
+        .unwrap();
+        let password = Password::new("correct horse battery");
+        let mut memory = HashMemory::default();
+        // The larger hash first: the smaller one then runs in a block that
+        // is bigger than it needs and full of the other's state.
+        let ours = large.hash_any_in(&password, &mut memory).unwrap();
+        assert_eq!(memory.bytes(), 2048 * 1024);
+        let ours_small = small.hash_any_in(&password, &mut memory).unwrap();
+        assert_eq!(memory.bytes(), 2048 * 1024, "the block was reused");
+        for (hasher, hash) in [(&large, &ours), (&small, &ours_small)] {
+            let parsed = PhcHash::new(hash.as_str()).unwrap();
+            assert!(hasher
+                .argon2
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok());
+            assert!(hasher.check_in(&password, hash, &mut memory).matched);
+            assert!(
+                !hasher
+                    .check_in(&Password::new("correct horse batterY"), hash, &mut memory)
+                    .matched
+            );
+        }
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = large
+            .argon2
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        let theirs = PasswordHash::from_stored(theirs);
+        assert!(small.check_in(&password, &theirs, &mut memory).matched);
+        assert!(memory.release());
+        assert!(memory.is_empty() && !memory.release());
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl Collector for Sources {
             "Password hashes admitted and waiting for a worker",
             count(self.hashing.waiting()),
         )?;
+        gauge(
+            &mut encoder,
+            "hashing_memory_bytes",
+            "argon2 memory the hashing workers hold (freed after a second idle)",
+            i64::try_from(self.hashing.memory_bytes()).unwrap_or(i64::MAX),
+        )?;
 
         let pool = self.store.pool_state();
         let mut family = encoder.encode_descriptor(
