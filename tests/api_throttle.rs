@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use authd::config::{ConnectionUrl, ThrottleFallback};
-use authd::throttle::{window_key, Identity, Scope};
+use authd::throttle::{window_key, Identity, Scope, REFUSAL_MEMORY};
 use common::redis_server::PrivateRedis;
 use common::server::{Reply, TestServer};
 use common::{redis_url, unique_prefix, TestDb};
@@ -290,6 +290,75 @@ fn two_hundred_logins_over_two_instances_sharing_redis_let_exactly_five_through(
             }
         }
         assert_eq!((passed, throttled), (5, 195));
+    });
+}
+
+/// The server's count of throttle decisions asked of Redis.
+async fn redis_calls(server: &TestServer) -> u64 {
+    let metrics = server.call(Method::GET, "/metrics", None, None).await;
+    metrics
+        .text
+        .lines()
+        .find_map(|line| line.strip_prefix("authd_throttle_redis_calls_total "))
+        .expect("the metric is exposed")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_refusal_that_stands_is_answered_without_redis_and_clearing_ends_it() {
+    let Some(url) = redis_url("api_throttle::a_refusal_that_stands_is_answered_without_redis")
+    else {
+        return;
+    };
+    common::server::runtime().block_on(async {
+        let prefix = unique_prefix();
+        let (server, _db) = start(Some(url.clone()), &prefix, |_| {}).await;
+        for _ in 0..5 {
+            login(&server, "ada@example.com").await;
+        }
+        let before = redis_calls(&server).await;
+        let started = Instant::now();
+        for _ in 0..50 {
+            let refused = login(&server, "ada@example.com").await;
+            refused.assert_problem(429, "throttled");
+            assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+            let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry_after), "{retry_after}");
+        }
+        let elapsed = started.elapsed();
+        let calls = redis_calls(&server).await - before;
+        // One call learns the refusal, then at most one per REFUSAL_MEMORY.
+        let most = 2 + elapsed.as_millis() / REFUSAL_MEMORY.as_millis();
+        assert!(
+            u128::from(calls) <= most && calls < 50,
+            "{calls} Redis calls for 50 refusals in {elapsed:?}"
+        );
+        assert_eq!(counted_in_redis(&url, &prefix, "ada@example.com"), 5);
+
+        // `authd throttle clear` deletes the window: the server lets her in
+        // once the refusal it remembers has run out.
+        let identity = Identity {
+            ip: "127.0.0.1".parse().unwrap(),
+            email: Some("ada@example.com".into()),
+        };
+        let key = format!("{prefix}{}", window_key(Scope::Login, &identity));
+        let mut connection = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let _: i64 = redis::cmd("DEL").arg(&key).query(&mut connection).unwrap();
+        let status = common::server::within_bound(
+            || async { login(&server, "ada@example.com").await.status },
+            StatusCode::UNAUTHORIZED,
+            REFUSAL_MEMORY * 2,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "unlocked within the refusal memory"
+        );
     });
 }
 

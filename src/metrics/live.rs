@@ -109,6 +109,12 @@ impl Collector for Sources {
                 "Failed Redis operations of the throttle",
                 self.throttle.redis_errors(),
             )?;
+            counter(
+                &mut encoder,
+                "throttle_redis_calls",
+                "Throttle decisions asked of Redis (refusals that still stand are answered locally)",
+                self.throttle.redis_calls(),
+            )?;
         }
         gauge(
             &mut encoder,

@@ -7,10 +7,14 @@
 //! per request. While Redis is down, one request a second probes it (the
 //! others take the fallback at once instead of waiting for a timeout), so
 //! the service returns to Redis by itself, without a restart.
+//!
+//! A refusal from Redis is answered again locally while it must stand
+//! (`refusals`), so a flood of refused requests costs no Redis round trips.
 
 mod decision;
 mod memory;
 mod redis_limiter;
+mod refusals;
 mod scope;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 pub use decision::{Decision, Window};
 pub use memory::MemoryLimiter;
 pub use redis_limiter::RedisLimiter;
+pub use refusals::REFUSAL_MEMORY;
 pub use scope::{email_hash, window_key, Identity, Scope};
 
 use crate::config::{ThrottleConfig, ThrottleFallback, ThrottleRates};
@@ -45,6 +50,8 @@ pub struct Throttle {
     fallback: ThrottleFallback,
     redis: Option<RedisLimiter>,
     memory: MemoryLimiter,
+    /// Refusals Redis gave that still stand.
+    refused: refusals::Refusals,
     health: Health,
 }
 
@@ -56,6 +63,8 @@ struct Health {
     next_probe_ms: AtomicU64,
     /// Failed Redis operations, for metrics.
     errors: AtomicU64,
+    /// Decisions asked of Redis, for metrics.
+    calls: AtomicU64,
 }
 
 impl Throttle {
@@ -65,11 +74,13 @@ impl Throttle {
             fallback: config.on_redis_error,
             redis: kv.map(RedisLimiter::new),
             memory: MemoryLimiter::default(),
+            refused: refusals::Refusals::default(),
             health: Health {
                 started: Instant::now(),
                 down: AtomicBool::new(false),
                 next_probe_ms: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
+                calls: AtomicU64::new(0),
             },
         }
     }
@@ -90,10 +101,16 @@ impl Throttle {
             outcome,
         };
         if let Some(redis) = &self.redis {
+            let sent = Instant::now();
+            if let Some(outcome) = self.refused.get(&key, sent) {
+                return Ok(Some(decide(outcome)));
+            }
             if self.health.should_try() {
+                self.health.calls.fetch_add(1, Ordering::Relaxed);
                 match redis.check(&key, rate.count, rate.window).await {
                     Ok(outcome) => {
                         self.health.succeeded();
+                        self.refused.remember(&key, &outcome, sent);
                         return Ok(Some(decide(outcome)));
                     }
                     Err(error) => self.health.failed(&error, self.fallback),
@@ -128,6 +145,11 @@ impl Throttle {
 
     pub fn fallback(&self) -> ThrottleFallback {
         self.fallback
+    }
+
+    /// Decisions asked of Redis since start.
+    pub fn redis_calls(&self) -> u64 {
+        self.health.calls.load(Ordering::Relaxed)
     }
 
     /// Failed Redis operations since start.

@@ -256,12 +256,25 @@ pub const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs
 
 /// Asks `status` every 50 ms until it answers `want` or the revocation
 /// bound has passed since the call; returns the last answer.
-pub async fn within_revocation_bound<F, Fut>(mut status: F, want: StatusCode) -> StatusCode
+pub async fn within_revocation_bound<F, Fut>(status: F, want: StatusCode) -> StatusCode
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = StatusCode>,
 {
-    let deadline = std::time::Instant::now() + REVOCATION_BOUND;
+    within_bound(status, want, REVOCATION_BOUND).await
+}
+
+/// Asks `status` until it answers `want` or `bound` has passed; returns the last answer.
+pub async fn within_bound<F, Fut>(
+    mut status: F,
+    want: StatusCode,
+    bound: std::time::Duration,
+) -> StatusCode
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    let deadline = std::time::Instant::now() + bound;
     loop {
         let got = status().await;
         if got == want || std::time::Instant::now() >= deadline {
