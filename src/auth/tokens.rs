@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::access_cache::AccessCache;
 use super::hashing::{HashingPool, PoolBusy};
-use super::jwt::{new_id, IssuedToken, JwtKeys, TokenType};
+use super::jwt::{new_id, Claims, IssuedToken, JwtKeys, TokenType};
 use super::legacy_jwt::LegacyKeys;
 use crate::domain::{self, Email, FullName, NewPassword, Password, PasswordRejected, User};
 use crate::store::{
@@ -286,6 +286,12 @@ impl TokenService {
             .keys
             .verify(access_token, Some(TokenType::Access))
             .map_err(|_| AuthError::TokenNotValid)?;
+        self.access_allowed(claims).await
+    }
+
+    /// The revocation check of a verified access token: its user active, its
+    /// session not revoked, the token not older than a password change.
+    async fn access_allowed(&self, claims: Claims) -> Result<Authenticated, AuthError> {
         let state = self
             .access
             .access_state(&self.store, claims.user(), &claims.sid)
@@ -322,7 +328,8 @@ impl TokenService {
             .verify(token, None)
             .map_err(|_| AuthError::TokenNotValid)?;
         match claims.token_type {
-            TokenType::Access => self.authenticate(token).await.map(|_| ()),
+            // Verified once: only the revocation check is left.
+            TokenType::Access => self.access_allowed(claims).await.map(|_| ()),
             TokenType::Refresh => {
                 let jti = claims.jti.clone();
                 let live =
