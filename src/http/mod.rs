@@ -9,6 +9,7 @@ pub mod error;
 mod handlers;
 pub mod openapi;
 mod request;
+mod request_id;
 pub mod response;
 pub mod router;
 mod server;
