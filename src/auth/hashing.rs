@@ -65,6 +65,8 @@ pub struct HashingPool {
     capacity: usize,
     workers: usize,
     dummy: PasswordHash,
+    /// `dummy.cost()`, read once rather than parsed per unknown login.
+    dummy_cost: u64,
     wait_seconds: Histogram,
     /// Argon2 work of the verifications so far, in KiB x passes x lanes.
     work: Arc<AtomicU64>,
@@ -104,6 +106,7 @@ impl HashingPool {
             admitted: Arc::new(Semaphore::new(workers + queue)),
             capacity: workers + queue,
             workers,
+            dummy_cost: dummy.cost(),
             dummy,
             wait_seconds: Histogram::new(WAIT_BUCKETS),
             work: Arc::new(AtomicU64::new(0)),
@@ -150,7 +153,7 @@ impl HashingPool {
         password: Password,
         stored: Option<PasswordHash>,
     ) -> Result<Verified, PoolBusy> {
-        let dummy = self.dummy.clone();
+        let (dummy, dummy_cost) = (self.dummy.clone(), self.dummy_cost);
         let work = Arc::clone(&self.work);
         self.run(
             move |hasher, memory| match stored.filter(PasswordHash::is_usable) {
@@ -159,7 +162,7 @@ impl HashingPool {
                     hasher.check_in(&password, &hash, memory)
                 }
                 None => {
-                    work.fetch_add(dummy.cost(), Ordering::Relaxed);
+                    work.fetch_add(dummy_cost, Ordering::Relaxed);
                     hasher.check_in(&password, &dummy, memory);
                     Verified::NO_MATCH
                 }

@@ -69,9 +69,8 @@ impl Refusals {
         let frees_at = sent + window.until_free;
         let until = frees_at.min(sent + REFUSAL_MEMORY);
         if until > Instant::now() {
-            let counted = window.counted;
             let refusal = Refusal {
-                counted,
+                counted: window.counted,
                 frees_at,
                 until,
             };
