@@ -147,6 +147,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         'authd;user;list' {
             [CompletionResult]::new('--search', '--search', [CompletionResultType]::ParameterName, 'Only accounts whose email or full name contains this text (any case)')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many accounts')
+            [CompletionResult]::new('--after', '--after', [CompletionResultType]::ParameterName, 'Only accounts with a larger id: pass the last id of the previous page to read the next one (each page is an index range, however many accounts there are)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')

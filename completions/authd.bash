@@ -2164,7 +2164,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__user__subcmd__list)
-            opts="-v -h -V --search --limit --config --output --verbose --help --version"
+            opts="-v -h -V --search --limit --after --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2175,6 +2175,10 @@ _authd() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

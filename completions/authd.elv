@@ -133,6 +133,7 @@ set edit:completion:arg-completer[authd] = {|@words|
         &'authd;user;list'= {
             cand --search 'Only accounts whose email or full name contains this text (any case)'
             cand --limit 'At most this many accounts'
+            cand --after 'Only accounts with a larger id: pass the last id of the previous page to read the next one (each page is an index range, however many accounts there are)'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
             cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'

@@ -103,6 +103,7 @@ complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcom
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from list" -l search -d 'Only accounts whose email or full name contains this text (any case)' -r
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from list" -l limit -d 'At most this many accounts' -r
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from list" -l after -d 'Only accounts with a larger id: pass the last id of the previous page to read the next one (each page is an index range, however many accounts there are)' -r
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from list" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from list" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"

@@ -65,6 +65,19 @@ fn the_admin_flow_of_a_new_user(db: &TestDb) {
         "{list}"
     );
 
+    assert_eq!(
+        json(db, &["user", "list", "--after", "1"]),
+        serde_json::json!([]),
+        "the page after the only account is empty"
+    );
+    let bad_page = run(db, &["user", "list", "--after", "0"]);
+    assert_eq!(bad_page.status.code(), Some(2), "ids are positive");
+    assert!(
+        stderr(&bad_page).contains("is not a user id"),
+        "{}",
+        stderr(&bad_page)
+    );
+
     let shown = json(db, &["user", "show", "ada@EXAMPLE.com"]);
     assert_eq!(shown["id"], 1);
     assert_eq!(shown["email"], "Ada@example.com");

@@ -167,7 +167,8 @@ fn duplicate_emails_in_any_case_are_refused(db: &TestDb) {
         store
             .list_users(&UserQuery {
                 search: None,
-                limit: 10
+                limit: 10,
+                after: None,
             })
             .unwrap()
             .len(),
@@ -196,7 +197,8 @@ fn concurrent_creates_of_one_email_leave_exactly_one(db: &TestDb) {
         store
             .list_users(&UserQuery {
                 search: None,
-                limit: 100
+                limit: 100,
+                after: None,
             })
             .unwrap()
             .len(),
@@ -217,6 +219,7 @@ fn lists_and_searches_in_id_order(db: &TestDb) {
         .list_users(&UserQuery {
             search: None,
             limit: 10,
+            after: None,
         })
         .unwrap();
     let emails: Vec<_> = all.iter().map(|u| u.email.as_str()).collect();
@@ -235,6 +238,7 @@ fn lists_and_searches_in_id_order(db: &TestDb) {
             .list_users(&UserQuery {
                 search: Some(text.into()),
                 limit: 10,
+                after: None,
             })
             .unwrap()
             .into_iter()
@@ -258,12 +262,33 @@ fn lists_and_searches_in_id_order(db: &TestDb) {
         store
             .list_users(&UserQuery {
                 search: None,
-                limit: 2
+                limit: 2,
+                after: None,
             })
             .unwrap()
             .len(),
         2
     );
+    let ids: Vec<_> = all.iter().map(|u| u.id).collect();
+    let page = |after| {
+        store
+            .list_users(&UserQuery {
+                search: None,
+                limit: 2,
+                after,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|u| u.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(None), ids[..2], "the first page");
+    assert_eq!(
+        page(Some(ids[1])),
+        ids[2..],
+        "the next page starts after the given id"
+    );
+    assert!(page(Some(ids[2])).is_empty(), "past the last id: nothing");
 }
 
 fn updates_only_given_fields(db: &TestDb) {

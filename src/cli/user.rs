@@ -11,7 +11,7 @@ use super::output::{self, OutputFormat};
 use super::password_input::read_password;
 use super::{CliError, Context};
 use crate::domain::{
-    self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserRef, UserUpdate,
+    self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserId, UserRef, UserUpdate,
 };
 use crate::store::{self, Store, StoreError, UserQuery};
 
@@ -41,6 +41,11 @@ pub enum UserCommand {
         /// At most this many accounts.
         #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         limit: u32,
+        /// Only accounts with a larger id: pass the last id of the previous
+        /// page to read the next one (each page is an index range, however
+        /// many accounts there are).
+        #[arg(long, value_name = "ID")]
+        after: Option<UserId>,
     },
     /// Show one account.
     Show(Target),
@@ -154,8 +159,16 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
             })?;
             show(context.output, &user)
         }
-        UserCommand::List { search, limit } => {
-            let users = store.list_users(&UserQuery { search, limit })?;
+        UserCommand::List {
+            search,
+            limit,
+            after,
+        } => {
+            let users = store.list_users(&UserQuery {
+                search,
+                limit,
+                after,
+            })?;
             match context.output {
                 OutputFormat::Json => {
                     output::print_json(&users.iter().map(UserJson::from).collect::<Vec<_>>())

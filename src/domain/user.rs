@@ -21,6 +21,17 @@ impl UserId {
     }
 }
 
+impl std::str::FromStr for UserId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<UserId, String> {
+        text.parse::<i64>()
+            .ok()
+            .and_then(UserId::new)
+            .ok_or_else(|| format!("{text:?} is not a user id (a positive integer)"))
+    }
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

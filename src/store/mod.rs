@@ -20,6 +20,8 @@ macro_rules! user_columns {
 pub mod import;
 pub mod legacy_tokens;
 pub mod migrate;
+#[cfg(test)]
+mod plan_guard;
 mod postgres;
 pub mod prune;
 pub mod reset_tokens;
@@ -120,6 +122,8 @@ pub struct UserQuery {
     /// Case-insensitive substring of the email or full name.
     pub search: Option<String>,
     pub limit: u32,
+    /// Only ids above this one: keyset paging, an index range at any depth.
+    pub after: Option<UserId>,
 }
 
 /// Decides one migration step from the applied versions (see `migrate`).

@@ -3,6 +3,10 @@
 //! Work goes in batches of `batch` rows, each its own short transaction, so
 //! a server using the same database is never blocked for long. A lease row
 //! (`authd_locks`) lets one server at a time run the periodic prune.
+//!
+//! A session is removed in the batch that deletes its last refresh token,
+//! looked up by the families of the deleted tokens: finding empty sessions
+//! by searching for them would read every session of the database.
 
 use super::StoreError;
 use crate::domain::Timestamp;
@@ -13,6 +17,7 @@ pub enum Expired {
     RefreshTokens,
     ResetTokens,
     /// Sessions with no refresh token left (after the tokens are pruned).
+    /// They go with the refresh-token batches; a dry run counts them alone.
     EmptySessions,
 }
 
@@ -45,11 +50,18 @@ pub struct TokenStats {
 }
 
 pub trait PruneStore {
-    /// How many rows of `kind` a prune at `at` would remove.
+    /// How many rows of `kind` a prune at `at` would remove (an admin's
+    /// dry run: this counts by reading the tables).
     fn count_expired(&self, kind: Expired, at: Timestamp) -> Result<u64, StoreError>;
 
-    /// Deletes at most `batch` rows of `kind` expired at `at`; returns how many.
-    fn prune_batch(&self, kind: Expired, at: Timestamp, batch: u32) -> Result<u64, StoreError>;
+    /// Deletes at most `batch` rows of `kind` expired at `at`, and for
+    /// refresh tokens the sessions they leave empty.
+    fn prune_batch(
+        &self,
+        kind: Expired,
+        at: Timestamp,
+        batch: u32,
+    ) -> Result<PrunedBatch, StoreError>;
 
     fn token_stats(&self, at: Timestamp) -> Result<TokenStats, StoreError>;
 
@@ -65,6 +77,15 @@ pub trait PruneStore {
 
     /// Gives the lease back if `holder` still has it.
     fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// What one batch removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedBatch {
+    /// Rows of the kind asked for.
+    pub rows: u64,
+    /// Sessions whose last refresh token went in this batch.
+    pub emptied_sessions: u64,
 }
 
 /// Rows removed (or, for a dry run, that would be) per kind.
@@ -100,11 +121,16 @@ pub fn prune(
             report.add(kind, store.count_expired(kind, at)?);
             continue;
         }
+        if kind == Expired::EmptySessions {
+            // Removed with their last refresh token, above.
+            continue;
+        }
         loop {
             let removed = store.prune_batch(kind, at, batch)?;
-            report.add(kind, removed);
-            progress(removed);
-            if removed < u64::from(batch) {
+            report.add(kind, removed.rows);
+            report.add(Expired::EmptySessions, removed.emptied_sessions);
+            progress(removed.rows + removed.emptied_sessions);
+            if removed.rows < u64::from(batch) {
                 break;
             }
         }

@@ -87,6 +87,8 @@ impl PostgresStore {
             StoreError::Unavailable(format!("invalid database URL {}: {e}", config.url))
         })?;
         pg_config.connect_timeout(*config.connect_timeout);
+        #[cfg(test)]
+        pg_config.notice_callback(super::plan_guard::record_postgres_notice);
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("authd");
         }
@@ -408,10 +410,14 @@ impl Store for PostgresStore {
             .query(
                 &format!(
                     "SELECT {USER_COLUMNS} FROM users
-                     WHERE $1::text IS NULL OR email_lower LIKE $1 OR lower(full_name) LIKE $1
+                     WHERE id > $3 AND ($1::text IS NULL OR email_lower LIKE $1 OR lower(full_name) LIKE $1)
                      ORDER BY id LIMIT $2"
                 ),
-                &[&pattern, &i64::from(query.limit)],
+                &[
+                    &pattern,
+                    &i64::from(query.limit),
+                    &query.after.map_or(0, UserId::get),
+                ],
             )
             .map_err(db_error)?;
         rows.iter().map(user_from_row).collect()

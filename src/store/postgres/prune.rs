@@ -1,9 +1,9 @@
 //! Pruning and leases on Postgres. Batches delete by primary key through the
-//! `expires_at` indexes.
+//! `expires_at` indexes; emptied sessions by primary key.
 
 use super::{db_error, PostgresStore};
 use crate::domain::Timestamp;
-use crate::store::prune::{Expired, PruneStore, TokenStats};
+use crate::store::prune::{Expired, PruneStore, PrunedBatch, TokenStats};
 use crate::store::StoreError;
 
 fn target(kind: Expired) -> (&'static str, &'static str, &'static str) {
@@ -13,7 +13,7 @@ fn target(kind: Expired) -> (&'static str, &'static str, &'static str) {
         Expired::EmptySessions => (
             "sessions",
             "id",
-            "$1::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id)",
+            "NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > $1)",
         ),
     }
 }
@@ -32,14 +32,51 @@ impl PruneStore for PostgresStore {
         Ok(count as u64)
     }
 
-    fn prune_batch(&self, kind: Expired, at: Timestamp, batch: u32) -> Result<u64, StoreError> {
+    fn prune_batch(
+        &self,
+        kind: Expired,
+        at: Timestamp,
+        batch: u32,
+    ) -> Result<PrunedBatch, StoreError> {
         let (table, key, condition) = target(kind);
-        self.conn()?
-            .execute(
-                &format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"),
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        let deleted = tx
+            .query(
+                &format!(
+                    "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)
+                     RETURNING {}",
+                    if kind == Expired::RefreshTokens { "family" } else { "NULL::text" }
+                ),
                 &[&at, &i64::from(batch)],
             )
-            .map_err(db_error)
+            .map_err(db_error)?;
+        let mut families = deleted
+            .iter()
+            .map(|row| row.try_get::<_, Option<String>>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_error)?;
+        let rows = families.len() as u64;
+        families.sort_unstable();
+        families.dedup();
+        let families: Vec<String> = families.into_iter().flatten().collect();
+        // A second statement: within one statement, a CTE's DELETE is not
+        // yet visible to the NOT EXISTS that decides which sessions are empty.
+        let emptied_sessions = if families.is_empty() {
+            0
+        } else {
+            tx.execute(
+                "DELETE FROM sessions s WHERE s.id = ANY($1)
+                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = s.id)",
+                &[&families],
+            )
+            .map_err(db_error)?
+        };
+        tx.commit().map_err(db_error)?;
+        Ok(PrunedBatch {
+            rows,
+            emptied_sessions,
+        })
     }
 
     fn token_stats(&self, at: Timestamp) -> Result<TokenStats, StoreError> {

@@ -57,6 +57,8 @@ impl SqliteStore {
         let busy_timeout: Duration = *config.busy_timeout;
         let manager = SqliteConnectionManager::file(path).with_init(move |conn| {
             conn.busy_timeout(busy_timeout)?;
+            #[cfg(test)]
+            super::plan_guard::trace_sqlite(conn);
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
             )
@@ -323,12 +325,16 @@ impl Store for SqliteStore {
         let mut statement = conn
             .prepare(&format!(
                 "SELECT {USER_COLUMNS} FROM users
-                 WHERE ?1 IS NULL OR email_lower LIKE ?1 ESCAPE '\\' OR lower(full_name) LIKE ?1 ESCAPE '\\'
+                 WHERE id > ?3
+                   AND (?1 IS NULL OR email_lower LIKE ?1 ESCAPE '\\' OR lower(full_name) LIKE ?1 ESCAPE '\\')
                  ORDER BY id LIMIT ?2"
             ))
             .map_err(db_error)?;
         let rows = statement
-            .query_map(params![pattern, query.limit], user_from_row)
+            .query_map(
+                params![pattern, query.limit, query.after.map_or(0, UserId::get)],
+                user_from_row,
+            )
             .map_err(db_error)?;
         rows.collect::<rusqlite::Result<Vec<User>>>()
             .map_err(db_error)

@@ -1,11 +1,13 @@
 //! Pruning and leases on SQLite. Batches delete by rowid through the
-//! `expires_at` indexes.
+//! `expires_at` indexes; emptied sessions by primary key.
 
-use rusqlite::params;
+use std::collections::BTreeSet;
+
+use rusqlite::{params, TransactionBehavior};
 
 use super::{db_error, to_micros, SqliteStore};
 use crate::domain::Timestamp;
-use crate::store::prune::{Expired, PruneStore, TokenStats};
+use crate::store::prune::{Expired, PruneStore, PrunedBatch, TokenStats};
 use crate::store::StoreError;
 
 fn condition(kind: Expired) -> (&'static str, &'static str) {
@@ -14,7 +16,7 @@ fn condition(kind: Expired) -> (&'static str, &'static str) {
         Expired::ResetTokens => ("password_reset_tokens", "expires_at <= ?1"),
         Expired::EmptySessions => (
             "sessions",
-            "?1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id)",
+            "NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > ?1)",
         ),
     }
 }
@@ -33,16 +35,50 @@ impl PruneStore for SqliteStore {
         Ok(count as u64)
     }
 
-    fn prune_batch(&self, kind: Expired, at: Timestamp, batch: u32) -> Result<u64, StoreError> {
+    fn prune_batch(
+        &self,
+        kind: Expired,
+        at: Timestamp,
+        batch: u32,
+    ) -> Result<PrunedBatch, StoreError> {
         let (table, condition) = condition(kind);
-        let removed = self
-            .conn()?
-            .execute(
-                &format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition} LIMIT ?2)"),
-                params![to_micros(at), batch],
-            )
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        Ok(removed as u64)
+        let families = tx
+            .prepare(&format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition} LIMIT ?2)
+                 RETURNING {}",
+                if kind == Expired::RefreshTokens { "family" } else { "NULL" }
+            ))
+            .and_then(|mut delete| {
+                delete
+                    .query_map(params![to_micros(at), batch], |row| {
+                        row.get::<_, Option<String>>(0)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_error)?;
+        let rows = families.len() as u64;
+        let mut emptied_sessions = 0;
+        let families: BTreeSet<String> = families.into_iter().flatten().collect();
+        if !families.is_empty() {
+            let mut delete = tx
+                .prepare(
+                    "DELETE FROM sessions WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = ?1)",
+                )
+                .map_err(db_error)?;
+            for family in &families {
+                emptied_sessions += delete.execute(params![family]).map_err(db_error)? as u64;
+            }
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(PrunedBatch {
+            rows,
+            emptied_sessions,
+        })
     }
 
     fn token_stats(&self, at: Timestamp) -> Result<TokenStats, StoreError> {

@@ -67,13 +67,17 @@ impl SessionStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
         let at = to_micros(rotation.at);
-        // Cached statements: every refresh runs these two.
+        // Cached statements: every refresh runs these two. The session and
+        // user checks are correlated on their primary keys: SQLite plans an
+        // `IN (SELECT ...)` over those tables as a scan of every row.
         let rotated: Option<(i64, String)> = tx
             .prepare_cached(
                 "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2, replaced_by = ?3
                  WHERE jti = ?4 AND revoked_at IS NULL AND expires_at > ?1
-                   AND family IN (SELECT id FROM sessions WHERE revoked_at IS NULL)
-                   AND user_id IN (SELECT id FROM users WHERE is_active = 1)
+                   AND EXISTS (SELECT 1 FROM sessions s
+                               WHERE s.id = refresh_tokens.family AND s.revoked_at IS NULL)
+                   AND EXISTS (SELECT 1 FROM users u
+                               WHERE u.id = refresh_tokens.user_id AND u.is_active = 1)
                  RETURNING user_id, family",
             )
             .and_then(|mut update| {
