@@ -145,6 +145,12 @@ def main():
     if os.path.exists(history):
         with open(history) as notes:
             write(notes.read().rstrip() + "\n")
+    # bench/scale.sh's section is its own: keep it across runs.
+    if os.path.exists(out_path):
+        previous = open(out_path).read()
+        begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
+        if begin in previous and end in previous:
+            write("\n" + begin + previous.split(begin, 1)[1].split(end, 1)[0] + end + "\n")
     with open(out_path, "w") as target:
         target.write("\n".join(out))
 

@@ -22,6 +22,7 @@ http_suite!(
     the_refresh_cookie_works_and_the_body_wins,
     verify_accepts_live_tokens_only,
     logout_scopes_reach_access_tokens_at_once,
+    a_dead_refresh_token_cannot_end_other_sessions,
     a_revocation_reaches_another_instance_within_a_second,
     forged_and_misused_tokens_are_refused,
 );
@@ -328,6 +329,81 @@ async fn logout_scopes_reach_access_tokens_at_once(db: &TestDb) {
         .post("/api/auth/logout/", json!({"refresh": "forged"}))
         .await
         .assert_problem(401, "token_not_valid");
+}
+
+/// Found by an outside review: any refresh token authd ever signed
+/// (expired, revoked, rotated) could end all of a user's sessions. Only a
+/// live one may act on other sessions; a dead one changes nothing, but for
+/// a replay past the grace, which revokes its own session as on refresh.
+async fn a_dead_refresh_token_cannot_end_other_sessions(db: &TestDb) {
+    let server = TestServer::start(db, |c| {
+        c.jwt.refresh_reuse_grace = authd::config::Duration::millis(300)
+    })
+    .await;
+    server.register("ada@example.com").await;
+    let me = |body: &serde_json::Value| {
+        let token = access(body);
+        let server = &server;
+        async move { server.get("/api/auth/me/", &token).await.status }
+    };
+    let logout = |token: String, scope: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .post(
+                    "/api/auth/logout/",
+                    json!({"refresh": token, "scope": scope}),
+                )
+                .await
+        }
+    };
+    let [a, b] = [
+        server.login("ada@example.com").await,
+        server.login("ada@example.com").await,
+    ];
+    let a2 = server
+        .post("/api/auth/token/refresh/", json!({"refresh": refresh(&a)}))
+        .await
+        .body;
+
+    // Rotated, within the grace: refused for others/global, a no-op locally.
+    for scope in ["global", "others"] {
+        logout(refresh(&a), scope)
+            .await
+            .assert_problem(401, "token_not_valid");
+    }
+    assert_eq!(logout(refresh(&a), "local").await.status, StatusCode::OK);
+    assert_eq!(
+        (me(&a2).await, me(&b).await),
+        (StatusCode::OK, StatusCode::OK),
+        "nothing was revoked"
+    );
+
+    // Revoked by its own logout: it cannot reach the other sessions either.
+    assert_eq!(logout(refresh(&b), "local").await.status, StatusCode::OK);
+    logout(refresh(&b), "global")
+        .await
+        .assert_problem(401, "token_not_valid");
+    assert_eq!(me(&a2).await, StatusCode::OK, "a's session lives on");
+
+    // Expired: signed by this server, but past its lifetime.
+    let short =
+        TestServer::start(db, |c| c.jwt.refresh_ttl = authd::config::Duration::secs(1)).await;
+    let expiring = short.login("ada@example.com").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    short
+        .post(
+            "/api/auth/logout/",
+            json!({"refresh": refresh(&expiring), "scope": "global"}),
+        )
+        .await
+        .assert_problem(401, "token_not_valid");
+    assert_eq!(me(&a2).await, StatusCode::OK, "a's session lives on");
+
+    // A rotated token presented past the grace is a replay: its session goes.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(logout(refresh(&a), "local").await.status, StatusCode::OK);
+    assert_eq!(me(&a2).await, StatusCode::UNAUTHORIZED, "reuse detected");
 }
 
 /// Two instances on one database: each caches its access checks, so a

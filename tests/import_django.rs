@@ -283,6 +283,36 @@ async fn simplejwt_tokens_keep_working_and_revoked_ones_do_not(db: &TestDb) {
         .await
         .assert_problem(401, "token_not_valid");
 
+    // A dead SimpleJWT token (blacklisted, or used up by the refresh above)
+    // cannot end the user's other sessions; a local logout with it stays a
+    // harmless 200.
+    for dead in ["blacklisted_refresh", "refresh"] {
+        for scope in ["global", "others"] {
+            server
+                .post(
+                    "/api/auth/logout/",
+                    json!({"refresh": fixtures.token(dead), "scope": scope}),
+                )
+                .await
+                .assert_problem(401, "token_not_valid");
+        }
+        let local = server
+            .post(
+                "/api/auth/logout/",
+                json!({"refresh": fixtures.token(dead)}),
+            )
+            .await;
+        assert_eq!(local.status, StatusCode::OK, "{}", local.text);
+    }
+    assert_eq!(
+        server
+            .get("/api/auth/me/", &access(&rotated.body))
+            .await
+            .status,
+        StatusCode::OK,
+        "the user's authd session lives on"
+    );
+
     let registered = server.register("new@example.com").await;
     assert_eq!(
         registered["id"], 9,

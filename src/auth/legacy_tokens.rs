@@ -19,7 +19,7 @@
 use super::jwt::{new_id, TokenType};
 use super::legacy_jwt::{LegacyClaims, LegacyKeys};
 use super::tokens::{blocking, AuthError, Authenticated, LogoutScope, TokenPair, TokenService};
-use crate::domain;
+use crate::domain::{self, UserRef};
 use crate::store::legacy_tokens::reason;
 use crate::store::{
     revoked_reason, LegacyBlacklistEntry, LegacyRedemption, NewRefreshToken, NewSession,
@@ -100,7 +100,22 @@ impl TokenService {
             .map_err(|_| AuthError::TokenNotValid)?;
         let now = domain::now();
         let entry = used(&claims, reason::LOGOUT, now);
-        blocking(&self.store, move |s| s.blacklist_legacy(&entry)).await?;
+        let was_live = blocking(&self.store, move |s| s.blacklist_legacy(&entry)).await?;
+        if scope != LogoutScope::Local {
+            // As for authd's tokens: only a live legacy token (unexpired,
+            // not blacklisted until now, its user active and not cut off
+            // since it was issued) may end other sessions.
+            let user = claims.user;
+            let user = blocking(&self.store, move |s| s.find_user(&UserRef::Id(user))).await?;
+            let live = was_live
+                && claims.exp > now
+                && user.is_some_and(|u| {
+                    u.is_active && claims.iat.timestamp() >= u.tokens_valid_after.timestamp()
+                });
+            if !live {
+                return Err(AuthError::TokenNotValid);
+            }
+        }
         let revoke = match scope {
             LogoutScope::Local => return Ok(()),
             // No authd session is this token's: every one is "another".

@@ -349,6 +349,25 @@ impl TokenService {
             .keys
             .verify_any_age(refresh_token, Some(TokenType::Refresh))
             .map_err(|_| AuthError::TokenNotValid)?;
+        let now = domain::now();
+        let jti = claims.jti.clone();
+        let live = blocking(&self.store, move |s| s.refresh_is_live(&jti, now)).await?;
+        if !live {
+            // Only a live token may act: a dead one (expired, revoked, its
+            // session gone) must not end the user's other sessions. A local
+            // logout stays idempotent, but a token rotated past the grace is
+            // a replay and revokes its own session, as on refresh.
+            if scope != LogoutScope::Local {
+                return Err(AuthError::TokenNotValid);
+            }
+            let (jti, grace) = (claims.jti.clone(), self.reuse_grace);
+            let reused =
+                blocking(&self.store, move |s| s.revoke_if_reused(&jti, now, grace)).await?;
+            if reused.is_some() {
+                self.forget_user(claims.user());
+            }
+            return Ok(());
+        }
         let revoke = match scope {
             LogoutScope::Local => RevokeScope::Session(claims.sid.clone()),
             LogoutScope::Others => RevokeScope::OtherSessions {
@@ -358,7 +377,7 @@ impl TokenService {
             LogoutScope::Global => RevokeScope::AllSessions(claims.user()),
         };
         blocking(&self.store, move |s| {
-            s.revoke_sessions(&revoke, revoked_reason::LOGOUT, domain::now())
+            s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now)
         })
         .await?;
         self.forget_user(claims.user());

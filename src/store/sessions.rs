@@ -115,6 +115,17 @@ pub trait SessionStore {
     /// Rotates a refresh token atomically (see the module doc).
     fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 
+    /// Reuse detection for a token presented other than to refresh (a
+    /// logout with a dead token): when `jti` was rotated longer than
+    /// `grace` before `at`, its session is revoked as on a refresh, and
+    /// returned.
+    fn revoke_if_reused(
+        &self,
+        jti: &str,
+        at: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Revokes the sessions in `scope` and their refresh tokens; returns how
     /// many sessions were live. Revoking a revoked session is not an error.
     fn revoke_sessions(

@@ -5,6 +5,8 @@
 //! the INSERT of the next token are one statement (a data-modifying CTE), so
 //! a successful rotation is one prepared round trip and one commit.
 
+use std::time::Duration;
+
 use postgres::Transaction;
 
 use super::{db_error, revoke_all, user_from_row, PostgresStore, ACCESS_STATE};
@@ -90,28 +92,22 @@ impl SessionStore for PostgresStore {
         }
         // Not rotated: decide between a plain refusal and reuse detection
         // on the committed rows, in a transaction of its own.
-        let mut tx = client.transaction().map_err(db_error)?;
-        let previous = tx
-            .query_opt(
-                "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = $1",
-                &[&rotation.jti],
-            )
-            .map_err(db_error)?;
-        let Some(row) = previous else {
-            return Ok(RotateOutcome::Refused);
-        };
-        let why: Option<String> = row.try_get(0).map_err(db_error)?;
-        let revoked_at: Option<Timestamp> = row.try_get(1).map_err(db_error)?;
-        let sid: String = row.try_get(2).map_err(db_error)?;
-        let outside_grace = revoked_at
-            .and_then(|revoked| (at - revoked).to_std().ok())
-            .is_some_and(|since| since > rotation.reuse_grace);
-        if why.as_deref() == Some(reason::ROTATED) && outside_grace {
-            revoke_session_rows(&mut tx, &sid, reason::REUSE_DETECTED, at)?;
-            tx.commit().map_err(db_error)?;
-            return Ok(RotateOutcome::ReuseDetected { sid });
-        }
-        Ok(RotateOutcome::Refused)
+        Ok(
+            match revoke_if_reused(&mut client, &rotation.jti, at, rotation.reuse_grace)? {
+                Some(sid) => RotateOutcome::ReuseDetected { sid },
+                None => RotateOutcome::Refused,
+            },
+        )
+    }
+
+    fn revoke_if_reused(
+        &self,
+        jti: &str,
+        at: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let mut client = self.conn()?;
+        revoke_if_reused(&mut client, jti, at, grace)
     }
 
     fn revoke_sessions(
@@ -271,6 +267,38 @@ impl SessionStore for PostgresStore {
 }
 
 /// Revokes one session and every live refresh token in it.
+/// Revokes the session of `jti` when that token was rotated longer than
+/// `grace` before `at` (a replayed, probably stolen token); returns it.
+fn revoke_if_reused(
+    client: &mut postgres::Client,
+    jti: &str,
+    at: Timestamp,
+    grace: Duration,
+) -> Result<Option<String>, StoreError> {
+    let mut tx = client.transaction().map_err(db_error)?;
+    let previous = tx
+        .query_opt(
+            "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = $1",
+            &[&jti],
+        )
+        .map_err(db_error)?;
+    let Some(row) = previous else {
+        return Ok(None);
+    };
+    let why: Option<String> = row.try_get(0).map_err(db_error)?;
+    let revoked_at: Option<Timestamp> = row.try_get(1).map_err(db_error)?;
+    let sid: String = row.try_get(2).map_err(db_error)?;
+    let outside_grace = revoked_at
+        .and_then(|revoked| (at - revoked).to_std().ok())
+        .is_some_and(|since| since > grace);
+    if why.as_deref() == Some(reason::ROTATED) && outside_grace {
+        revoke_session_rows(&mut tx, &sid, reason::REUSE_DETECTED, at)?;
+        tx.commit().map_err(db_error)?;
+        return Ok(Some(sid));
+    }
+    Ok(None)
+}
+
 fn revoke_session_rows(
     tx: &mut Transaction<'_>,
     sid: &str,

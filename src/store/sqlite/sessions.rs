@@ -2,6 +2,8 @@
 //! IMMEDIATE` transaction: SQLite has one writer at a time, so the
 //! conditional UPDATE of a rotation sees every earlier rotation.
 
+use std::time::Duration;
+
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{
@@ -106,25 +108,28 @@ impl SessionStore for SqliteStore {
                 .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
             return Ok(RotateOutcome::Rotated { user_id, sid });
         }
-        let previous: Option<(Option<String>, Option<i64>, String)> = tx
-            .query_row(
-                "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = ?1",
-                params![rotation.jti],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()
-            .map_err(db_error)?;
-        let grace = i64::try_from(rotation.reuse_grace.as_micros()).unwrap_or(i64::MAX);
-        match previous {
-            Some((Some(why), Some(revoked_at), sid))
-                if why == reason::ROTATED && at - revoked_at > grace =>
-            {
-                revoke_session_rows(&tx, &sid, reason::REUSE_DETECTED, at).map_err(db_error)?;
+        match revoke_if_reused(&tx, &rotation.jti, at, rotation.reuse_grace).map_err(db_error)? {
+            Some(sid) => {
                 tx.commit().map_err(db_error)?;
                 Ok(RotateOutcome::ReuseDetected { sid })
             }
-            _ => Ok(RotateOutcome::Refused),
+            None => Ok(RotateOutcome::Refused),
         }
+    }
+
+    fn revoke_if_reused(
+        &self,
+        jti: &str,
+        at: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let revoked = revoke_if_reused(&tx, jti, to_micros(at), grace).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(revoked)
     }
 
     fn revoke_sessions(
@@ -290,6 +295,33 @@ impl SessionStore for SqliteStore {
         )
         .map_err(db_error)?;
         Ok(())
+    }
+}
+
+/// Revokes the session of `jti` when that token was rotated longer than
+/// `grace` before `at` (a replayed, probably stolen token); returns it.
+fn revoke_if_reused(
+    tx: &rusqlite::Transaction<'_>,
+    jti: &str,
+    at: i64,
+    grace: Duration,
+) -> rusqlite::Result<Option<String>> {
+    let previous: Option<(Option<String>, Option<i64>, String)> = tx
+        .query_row(
+            "SELECT revoked_reason, revoked_at, family FROM refresh_tokens WHERE jti = ?1",
+            params![jti],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let grace = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
+    match previous {
+        Some((Some(why), Some(revoked_at), sid))
+            if why == reason::ROTATED && at - revoked_at > grace =>
+        {
+            revoke_session_rows(tx, &sid, reason::REUSE_DETECTED, at)?;
+            Ok(Some(sid))
+        }
+        _ => Ok(None),
     }
 }
 
