@@ -90,6 +90,10 @@ async fn flow(server: &TestServer, smtp: &mut SmtpServer) {
         "http://localhost:8000/reset-password?token={token}"
     )));
 
+    // A second link, sent before the first is used: the reset ends it.
+    let sibling = reset_email(server, smtp, "ada@example.com").await.token();
+    assert_ne!(sibling, token);
+
     let weak = confirm(server, &token, "password").await;
     weak.assert_problem(400, "validation_error");
     assert_eq!(
@@ -133,6 +137,24 @@ async fn flow(server: &TestServer, smtp: &mut SmtpServer) {
     assert_eq!(after.status, StatusCode::OK);
 
     confirm(server, &token, "yet another passphrase")
+        .await
+        .assert_problem(400, "reset_token_invalid");
+    confirm(server, &sibling, "yet another passphrase")
+        .await
+        .assert_problem(400, "reset_token_invalid");
+
+    // A password change ends the links sent before it too.
+    let pending = reset_email(server, smtp, "ada@example.com").await.token();
+    let changed = server
+        .client
+        .post(server.url("/api/auth/password/change/"))
+        .bearer_auth(access(&after.body))
+        .json(&json!({"old_password": NEW_PASSWORD, "new_password": "the changed passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    confirm(server, &pending, "yet another passphrase")
         .await
         .assert_problem(400, "reset_token_invalid");
     confirm(server, "not-a-token", NEW_PASSWORD)
@@ -286,7 +308,9 @@ fn the_whole_flow_over_smtp_on_redis() {
         assert_eq!(resets.len(), 1, "{keys:?}");
         let (key, ttl, value) = resets[0];
         assert!((590..=600).contains(ttl), "TTL {ttl}");
-        assert_eq!(value, "bob@example.com", "the value is the account's email");
+        let (email, issued) = value.split_once('\n').expect("email, then issue time");
+        assert_eq!(email, "bob@example.com", "the value is the account's email");
+        assert!(issued.parse::<i64>().is_ok(), "{value}");
         for (key, _, _) in &keys {
             assert!(
                 !key.contains(&token) && !key.contains("bob"),
@@ -343,9 +367,6 @@ fn with_redis_killed_requests_and_confirms_use_the_database() {
         let during = reset_email(&server, &mut smtp, "ada@example.com")
             .await
             .token();
-        let second = reset_email(&server, &mut smtp, "ada@example.com")
-            .await
-            .token();
         let done = confirm(&server, &during, NEW_PASSWORD).await;
         assert_eq!(
             done.status,
@@ -353,6 +374,9 @@ fn with_redis_killed_requests_and_confirms_use_the_database() {
             "a token issued to the database during the outage works: {}",
             done.text
         );
+        let second = reset_email(&server, &mut smtp, "ada@example.com")
+            .await
+            .token();
 
         redis.restart();
         let after = confirm(&server, &second, "another long passphrase").await;
@@ -365,6 +389,7 @@ fn with_redis_killed_requests_and_confirms_use_the_database() {
         confirm(&server, &before_outage, "a third long passphrase")
             .await
             .assert_problem(400, "reset_token_invalid");
+        // (Issued before two resets: any new password ends older links.)
     });
 }
 

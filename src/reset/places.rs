@@ -1,7 +1,11 @@
 //! Where reset tokens live. With `reset.store = "redis"`, a token is a key
 //! `{prefix}password_reset:{sha256 of the token}` holding the account's
-//! email, expiring after `reset.token_ttl`; consuming it is one GETDEL, so
-//! of concurrent confirms exactly one gets the email. With `"database"` (or
+//! email and when the token was issued, expiring after `reset.token_ttl`;
+//! consuming it is one GETDEL, so of concurrent confirms exactly one gets
+//! the email. Any new password ends the tokens issued before it: a Redis
+//! token issued before the user's `tokens_valid_after` is refused, and the
+//! store marks the user's database tokens used in the transaction that
+//! sets the password. With `"database"` (or
 //! while Redis is down and `reset.on_redis_error = "database"`) it is a row
 //! of `password_reset_tokens`. A confirm looks in Redis and then in the
 //! database, so tokens issued to either place during an outage stay valid.
@@ -52,11 +56,12 @@ impl TokenPlaces {
         let token = ResetToken::generate();
         if let (ResetStore::Redis, Some(kv)) = (self.primary, &self.kv) {
             let key = Self::key(kv, &token);
-            let (email, ttl) = (user.email.clone(), self.ttl.as_secs().max(1));
+            let value = format!("{}\n{}", user.email, domain::now().timestamp_micros());
+            let ttl = self.ttl.as_secs().max(1);
             let stored = kv
                 .run(|mut c| {
                     let mut set = redis::cmd("SET");
-                    set.arg(&key).arg(&email).arg("EX").arg(ttl);
+                    set.arg(&key).arg(&value).arg("EX").arg(ttl);
                     async move { set.query_async::<()>(&mut c).await }
                 })
                 .await;
@@ -93,11 +98,14 @@ impl TokenPlaces {
                 })
                 .await
             {
-                Ok(Some(email)) => {
-                    return Ok(self
-                        .active_user_by_email(&email)
-                        .await?
-                        .map(|u| (u, Place::Redis)))
+                Ok(Some(value)) => {
+                    let (email, issued) = parse_value(&value);
+                    let user = self.active_user_by_email(email).await?;
+                    // Issued before the password last changed (or every
+                    // token of the user was cut off): no longer valid.
+                    return Ok(user
+                        .filter(|u| issued.is_none_or(|at| at >= u.tokens_valid_after))
+                        .map(|u| (u, Place::Redis)));
                 }
                 Ok(None) => {}
                 Err(error) if self.fallback == ResetFallback::Database => {
@@ -145,7 +153,9 @@ impl TokenPlaces {
                         tracing::warn!(%error, "Redis failed while consuming a reset token");
                         ResetError::Unavailable
                     })?;
-                if !email.is_some_and(|e| e.eq_ignore_ascii_case(&user.email)) {
+                if !email
+                    .is_some_and(|value| parse_value(&value).0.eq_ignore_ascii_case(&user.email))
+                {
                     return Ok(false);
                 }
                 let id = user.id;
@@ -172,5 +182,21 @@ impl TokenPlaces {
         };
         let user = blocking(&self.store, move |s| s.find_user(&UserRef::Email(email))).await?;
         Ok(user.filter(|u| u.is_active))
+    }
+}
+
+/// A Redis token's value: the email, then (since tokens are invalidated by
+/// a password change) the issue time in microseconds. Tokens written
+/// before that carry the email alone and count as issued at no known time.
+fn parse_value(value: &str) -> (&str, Option<domain::Timestamp>) {
+    match value.split_once('\n') {
+        Some((email, micros)) => (
+            email,
+            micros
+                .parse()
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_micros),
+        ),
+        None => (value, None),
     }
 }

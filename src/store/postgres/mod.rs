@@ -233,6 +233,12 @@ fn replace_password(
         return Ok(false);
     }
     revoke_all(tx, id, at, reason)?;
+    // A new password ends every reset link sent for the old one.
+    tx.execute(
+        "UPDATE password_reset_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+        &[&at, &id.get()],
+    )
+    .map_err(db_error)?;
     Ok(true)
 }
 

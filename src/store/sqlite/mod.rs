@@ -180,6 +180,11 @@ fn replace_password(
         return Ok(false);
     }
     revoke_all(tx, id, at, reason)?;
+    // A new password ends every reset link sent for the old one.
+    tx.prepare_cached(
+        "UPDATE password_reset_tokens SET used_at = ?1 WHERE user_id = ?2 AND used_at IS NULL",
+    )?
+    .execute(params![at, id.get()])?;
     Ok(true)
 }
 
