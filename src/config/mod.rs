@@ -73,7 +73,10 @@ pub struct HttpConfig {
     pub bind: SocketAddr,
     pub max_body_bytes: u64,
     pub max_connections: u32,
+    /// From accept, or from the first byte of a later request, to its whole head.
     pub header_read_timeout: Duration,
+    /// Longest silence between requests on a kept-alive connection.
+    pub idle_timeout: Duration,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     /// Accepted `Host` header values (`ALLOWED_HOSTS`); `*` allows any,
@@ -326,6 +329,7 @@ impl Default for HttpConfig {
             max_body_bytes: 16 * 1024,
             max_connections: 1024,
             header_read_timeout: Duration::secs(10),
+            idle_timeout: Duration::secs(75),
             request_timeout: Duration::secs(30),
             shutdown_grace: Duration::secs(30),
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],

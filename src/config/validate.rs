@@ -82,6 +82,7 @@ fn http(config: &Config) -> Result<(), Failure> {
     }
     for (key, value) in [
         ("http.header_read_timeout", http.header_read_timeout),
+        ("http.idle_timeout", http.idle_timeout),
         ("http.request_timeout", http.request_timeout),
     ] {
         if value.is_zero() {

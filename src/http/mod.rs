@@ -4,6 +4,7 @@
 //! the one error-to-response mapping.
 
 mod client_ip;
+mod conn;
 mod edge;
 pub mod error;
 mod handlers;

@@ -1,13 +1,15 @@
 //! The accept loop and graceful shutdown.
 //!
-//! Connections are bounded by a semaphore of `http.max_connections` permits:
-//! the loop takes a permit before it accepts, so past the bound new
-//! connections wait in the kernel's backlog instead of costing memory. Each
-//! connection speaks HTTP/1.1 or HTTP/2 (h2c, by preface), with a
-//! header-read timeout so a slow-loris client cannot hold a connection open
-//! without sending a request, and every request has `http.request_timeout`.
-//! On shutdown the listener closes, in-flight requests get
-//! `http.shutdown_grace` to finish, and idle keep-alive connections are
+//! Connections are bounded by `http.max_connections` slots (see `conn`):
+//! the loop accepts a client, then finds it a slot, shedding the
+//! longest-silent connection when all are taken; while it waits, further
+//! clients wait in the kernel's backlog instead of costing memory. Each
+//! connection speaks HTTP/1.1 or HTTP/2 (h2c, by preface) under the
+//! deadlines of `conn`: a whole request head within
+//! `http.header_read_timeout` of accept (or of the request's first byte),
+//! at most `http.idle_timeout` between requests; and every request has
+//! `http.request_timeout`. On shutdown the listener closes, in-flight
+//! requests get `http.shutdown_grace` to finish, and idle connections are
 //! closed at once. Accept errors (such as running out of file descriptors)
 //! are logged and retried after a short pause rather than ending the server.
 
@@ -19,12 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
+use hyper::Version;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use super::conn::{self, Connections, Limits, Watched};
 use super::edge::{self, Listener};
 use crate::app::App;
 
@@ -70,13 +72,18 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let http = &self.app.config.http;
         let grace = *http.shutdown_grace;
-        let connections = Arc::new(Semaphore::new(http.max_connections as usize));
-        let graceful = GracefulShutdown::new();
+        let limits = Limits {
+            head: *http.header_read_timeout,
+            idle: *http.idle_timeout,
+        };
+        let connections = Connections::new(http.max_connections);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(*http.header_read_timeout)
+            // `conn` times heads itself: hyper's timer would start as soon
+            // as a connection goes idle, cutting keep-alive to this length.
+            .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES)
             .keep_alive(true);
         builder
@@ -94,10 +101,6 @@ impl Server {
         let kind = self.kind;
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                permit = Arc::clone(&connections).acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = &mut shutdown => break,
-            };
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -109,21 +112,30 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let slot = tokio::select! {
+                slot = connections.admit() => slot,
+                () = &mut shutdown => break,
+            };
             let _ = stream.set_nodelay(true);
+            let state = Arc::clone(slot.registered.conn());
             let app = self.app.clone();
-            let service = service_fn(move |request| {
+            let requests = Arc::clone(&state);
+            let service = service_fn(move |request: hyper::Request<_>| {
+                let in_flight = requests.begin(request.version() == Version::HTTP_2);
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(edge::handle(app, request, peer, kind).await) }
+                async move {
+                    let response = edge::handle(app, request, peer, kind).await;
+                    drop(in_flight);
+                    Ok::<_, Infallible>(response)
+                }
             });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let io = TokioIo::new(Watched::new(stream, Arc::clone(&state)));
+            let connection = builder.serve_connection(io, service).into_owned();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
+                if let Err(error) = conn::serve(connection, &state, limits, limits.head).await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
-                drop(permit);
+                drop(slot);
             });
         }
         drop(self.listener);
@@ -132,7 +144,7 @@ impl Server {
         }
         tracing::info!(grace = %humantime::format_duration(grace), "shutting down: finishing in-flight requests");
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = connections.close_all() => tracing::info!("all connections closed"),
             () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing the remaining connections"),
         }
     }
