@@ -17,6 +17,7 @@ pub mod http;
 pub mod import;
 pub mod kv;
 pub mod loadtest;
+pub mod logging;
 pub mod maintenance;
 pub mod metrics;
 pub mod reset;

@@ -246,7 +246,7 @@ fn reset_and_mail(config: &Config) -> Result<(), Failure> {
 }
 
 fn log(config: &Config) -> Result<(), Failure> {
-    tracing_subscriber::EnvFilter::try_new(&config.log.level)
+    tracing_subscriber::EnvFilter::try_new(crate::logging::filter_directives(&config.log.level))
         .map(|_| ())
         .map_err(|e| {
             (
