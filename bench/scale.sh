@@ -62,7 +62,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for schema in "${schemas[@]}"; do
-    psql -q "$postgres_url" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+    PGOPTIONS="-cclient_min_messages=warning" psql -q "$postgres_url" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
   done
   rm -rf "$work"
 }
@@ -225,7 +225,7 @@ if [ -n "$postgres_url" ]; then
       pg_total_relation_size('$schema.refresh_tokens') / count(*) END FROM $schema.refresh_tokens")
     printf 'postgres\t%s\trefresh_row\t%s\n' "$users" "$refresh_row" >>"$work/sizes.tsv"
     measure_database postgres "$users" "$url" "$bytes"
-    psql -q "$postgres_url" -c "DROP SCHEMA $schema CASCADE" >/dev/null
+    PGOPTIONS="-cclient_min_messages=warning" psql -q "$postgres_url" -c "DROP SCHEMA $schema CASCADE" >/dev/null
   done
 fi
 

@@ -136,7 +136,18 @@ fn rows() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ),
         (
             "a Host that is not allowed",
-            b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_vec(),
+            b"GET /api/auth/me/ HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_vec(),
+            Problem(400, "disallowed_host"),
+        ),
+        (
+            "a bracketed IPv6 literal followed by a name",
+            b"GET /api/auth/me/ HTTP/1.1\r\nHost: [::1]evil.example\r\n\r\n".to_vec(),
+            Problem(400, "disallowed_host"),
+        ),
+        (
+            "two Host headers, the first allowed",
+            b"GET /api/auth/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n"
+                .to_vec(),
             Problem(400, "disallowed_host"),
         ),
         (

@@ -240,6 +240,11 @@ pub(super) fn hs256_header(token: &str) -> Result<Header, TokenError> {
     if header.alg != Algorithm::HS256 {
         return Err(TokenError("algorithm not allowed"));
     }
+    // RFC 7515 4.1.11: extensions listed in `crit` must be understood, and
+    // authd understands none; the JWT library would ignore them.
+    if header.crit.is_some() {
+        return Err(TokenError("critical header extension"));
+    }
     Ok(header)
 }
 
@@ -329,6 +334,26 @@ mod tests {
             .verify(&issued.token, Some(TokenType::Access))
             .unwrap();
         assert_eq!(verified.user(), user());
+    }
+
+    #[test]
+    fn a_token_with_a_crit_header_is_refused_even_when_signed() {
+        let issued = keys().issue(TokenType::Access, user(), &new_id(), crate::domain::now());
+        let claims = part(&issued.token, 1);
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k2".into());
+        header.crit = Some(vec!["exp".into()]);
+        let key = jsonwebtoken::EncodingKey::from_secret(b"second-secret-second-secret-1234");
+        let with_crit = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        header.crit = None;
+        let without = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert!(keys().verify(&without, Some(TokenType::Access)).is_ok());
+        assert_eq!(
+            keys()
+                .verify(&with_crit, Some(TokenType::Access))
+                .unwrap_err(),
+            TokenError("critical header extension")
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
     ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
-    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CACHE_CONTROL, HOST, ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CACHE_CONTROL, ORIGIN,
     REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use hyper::{HeaderMap, Method, Request, StatusCode};
@@ -19,6 +19,7 @@ use hyper::{HeaderMap, Method, Request, StatusCode};
 use super::client_ip::client_ip;
 use super::error::{allow_header, ApiError};
 use super::handlers;
+use super::host;
 use super::request_id::{request_id, REQUEST_ID};
 use super::response::Response;
 use super::router::{self, Route};
@@ -61,7 +62,13 @@ pub async fn handle(
     let is_api = path.starts_with("/api/auth/");
     let origin = allowed_origin(&app, request.headers());
 
-    let mut response = if !host_allowed(&app, &request) {
+    let probe = matches!(route, Some(Route::Healthz | Route::Readyz));
+    let mut response = if !probe
+        && !host::host_allowed(
+            &app.config.http.allowed_hosts,
+            request.headers(),
+            request.uri(),
+        ) {
         ApiError::DisallowedHost.into_response()
     } else if method == Method::OPTIONS {
         options(route, origin.is_some(), request.headers())
@@ -141,42 +148,6 @@ fn options(route: Option<Route>, origin_allowed: bool, headers: &HeaderMap) -> R
     response
 }
 
-fn host_allowed(app: &App, request: &Request<Incoming>) -> bool {
-    let allowed = &app.config.http.allowed_hosts;
-    if allowed.iter().any(|h| h == "*") {
-        return true;
-    }
-    let host = match request.headers().get(HOST) {
-        Some(value) => value.to_str().ok(),
-        None => request.uri().authority().map(|a| a.as_str()),
-    };
-    let Some(name) = host.map(strip_port) else {
-        return false;
-    };
-    allowed
-        .iter()
-        .any(|pattern| match pattern.strip_prefix('.') {
-            // `.example.com`: the domain itself or any name ending in `.example.com`.
-            Some(domain) => {
-                name.eq_ignore_ascii_case(domain)
-                    || (name.len() > domain.len()
-                        && name.as_bytes()[name.len() - domain.len() - 1] == b'.'
-                        && name[name.len() - domain.len()..].eq_ignore_ascii_case(domain))
-            }
-            None => name.eq_ignore_ascii_case(pattern),
-        })
-}
-
-/// `example.com:8000` -> `example.com`; `[::1]:8000` -> `[::1]`.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    host.rsplit_once(':')
-        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host, |(name, _)| name)
-}
-
 /// The request's `Origin`, if it is in `http.cors_allowed_origins`.
 fn allowed_origin(app: &App, headers: &HeaderMap) -> Option<HeaderValue> {
     let origin = headers.get(ORIGIN)?;
@@ -222,19 +193,5 @@ fn decorate(
             HeaderValue::from_static("X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"),
         );
         h.append(VARY, HeaderValue::from_static("Origin"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("example.com:8000"), "example.com");
-        assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:8000"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-        assert_eq!(strip_port("127.0.0.1:80"), "127.0.0.1");
     }
 }

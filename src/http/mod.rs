@@ -8,6 +8,7 @@ mod conn;
 mod edge;
 pub mod error;
 mod handlers;
+mod host;
 pub mod openapi;
 mod request;
 mod request_id;
