@@ -77,8 +77,8 @@ fn token_verify_forged(bencher: divan::Bencher) {
     bencher.bench_local(|| keys.verify(black_box(&token), None).is_err());
 }
 
-/// One login attempt's decision: the key (IP + hashed email) and the
-/// sliding-window count, as a throttled flood makes it for every request.
+/// One login attempt's decision: the keys (IP + hashed email, and IP) and
+/// the sliding-window counts, as a throttled flood makes it for every request.
 #[divan::bench]
 fn throttle_decision_in_memory(bencher: divan::Bencher) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -86,12 +86,12 @@ fn throttle_decision_in_memory(bencher: divan::Bencher) {
         .unwrap();
     let throttle = Throttle::new(&Config::default().throttle, None);
     let identity = Identity {
-        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
         email: Some("Flood@Example.com".into()),
+        ..Identity::client(throttle.client(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))))
     };
     bencher.bench_local(|| {
         runtime
-            .block_on(throttle.check(Scope::Login, black_box(&identity)))
+            .block_on(throttle.check(&[Scope::Login, Scope::LoginIp], black_box(&identity)))
             .unwrap()
     });
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use authd::config::{ConnectionUrl, RedisConfig};
 use authd::kv::Kv;
-use authd::throttle::{MemoryLimiter, RedisLimiter};
+use authd::throttle::{Ask, MemoryLimiter, RedisLimiter, Scope};
 
 const DECISIONS: usize = 20_000;
 
@@ -36,12 +36,14 @@ fn main() {
     let mut samples = Vec::with_capacity(DECISIONS);
     for i in 0..DECISIONS {
         let started = Instant::now();
-        memory.check(
-            &format!("bench_{}", i % 1000),
-            5,
-            Duration::from_secs(60),
-            Instant::now(),
-        );
+        let key = format!("bench_{}", i % 1000);
+        let ask = Ask {
+            scope: Scope::Login,
+            key: &key,
+            limit: 5,
+            window: Duration::from_secs(60),
+        };
+        memory.check(&[ask], Instant::now());
         samples.push(started.elapsed());
     }
     println!(
@@ -67,7 +69,7 @@ fn main() {
         for i in 0..DECISIONS {
             let started = Instant::now();
             limiter
-                .check(&format!("bench_{}", i % 1000), 5, Duration::from_secs(60))
+                .check(&[(&format!("bench_{}", i % 1000), 5, Duration::from_secs(60))])
                 .await
                 .expect("decision");
             samples.push(started.elapsed());

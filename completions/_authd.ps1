@@ -522,10 +522,10 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         }
         'authd;loadtest;ratelimit' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)')
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration or password_reset_completion')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip')
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to send (all within one window of the rule)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
-            [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'How many must pass; default: the scope''s default limit (login 5, password_reset 3, others 10)')
+            [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'How many must pass; default: the scope''s default limit (login and login_ip 5, password_reset 3, others 10)')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'The email login and password_reset requests use; default: a fresh one per run')
             [CompletionResult]::new('--forwarded-for', '--forwarded-for', [CompletionResultType]::ParameterName, 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit')
@@ -565,9 +565,10 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;throttle;show' {
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration or password_reset_completion')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Only windows of this email (login and password_reset)')
-            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only the window of this user id (password_change)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
@@ -579,9 +580,10 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;throttle;clear' {
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration or password_reset_completion')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Only windows of this email (login and password_reset)')
-            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only the window of this user id (password_change)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Clear every window of the scope (needed when neither --email nor --ip is given)')

@@ -1644,7 +1644,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__throttle__subcmd__clear)
-            opts="-v -h -V --scope --email --ip --all --config --output --verbose --help --version"
+            opts="-v -h -V --scope --email --ip --user --all --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1659,6 +1659,10 @@ _authd() {
                     return 0
                     ;;
                 --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1734,7 +1738,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__throttle__subcmd__show)
-            opts="-v -h -V --scope --email --ip --config --output --verbose --help --version"
+            opts="-v -h -V --scope --email --ip --user --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1749,6 +1753,10 @@ _authd() {
                     return 0
                     ;;
                 --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

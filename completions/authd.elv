@@ -459,10 +459,10 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;loadtest;ratelimit'= {
             cand --url 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)'
-            cand --scope 'login, password_reset, registration or password_reset_completion'
+            cand --scope 'login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip'
             cand --requests 'Requests to send (all within one window of the rule)'
             cand --concurrency 'Requests in flight at once'
-            cand --expect 'How many must pass; default: the scope''s default limit (login 5, password_reset 3, others 10)'
+            cand --expect 'How many must pass; default: the scope''s default limit (login and login_ip 5, password_reset 3, others 10)'
             cand --email 'The email login and password_reset requests use; default: a fresh one per run'
             cand --forwarded-for 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)'
             cand --duration 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit'
@@ -497,9 +497,10 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;throttle;show'= {
-            cand --scope 'login, password_reset, registration or password_reset_completion'
+            cand --scope 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change'
             cand --email 'Only windows of this email (login and password_reset)'
-            cand --ip 'Only windows of this client IP'
+            cand --ip 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)'
+            cand --user 'Only the window of this user id (password_change)'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
             cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
@@ -510,9 +511,10 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand --version 'Print version'
         }
         &'authd;throttle;clear'= {
-            cand --scope 'login, password_reset, registration or password_reset_completion'
+            cand --scope 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change'
             cand --email 'Only windows of this email (login and password_reset)'
-            cand --ip 'Only windows of this client IP'
+            cand --ip 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)'
+            cand --user 'Only the window of this user id (password_change)'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
             cand --all 'Clear every window of the scope (needed when neither --email nor --ip is given)'

@@ -291,10 +291,10 @@ complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_see
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_seen_subcommand_from ratelimit help" -f -a "ratelimit" -d 'Check that a throttle scope lets exactly the expected number of requests through'
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_seen_subcommand_from ratelimit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l url -d 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)' -r
-complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l scope -d 'login, password_reset, registration or password_reset_completion' -r
+complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l scope -d 'login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l requests -d 'Requests to send (all within one window of the rule)' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l concurrency -d 'Requests in flight at once' -r
-complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l expect -d 'How many must pass; default: the scope\'s default limit (login 5, password_reset 3, others 10)' -r
+complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l expect -d 'How many must pass; default: the scope\'s default limit (login and login_ip 5, password_reset 3, others 10)' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l email -d 'The email login and password_reset requests use; default: a fresh one per run' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l forwarded-for -d 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l duration -d 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit' -r
@@ -315,18 +315,20 @@ complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_see
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -f -a "show" -d 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -f -a "clear" -d 'Delete windows, unlocking whoever they lock out'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l scope -d 'login, password_reset, registration or password_reset_completion' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l scope -d 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l email -d 'Only windows of this email (login and password_reset)' -r
-complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l ip -d 'Only windows of this client IP' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l ip -d 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l user -d 'Only the window of this user id (password_change)' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l scope -d 'login, password_reset, registration or password_reset_completion' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l scope -d 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l email -d 'Only windows of this email (login and password_reset)' -r
-complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l ip -d 'Only windows of this client IP' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l ip -d 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l user -d 'Only the window of this user id (password_change)' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use authd::config::{ConnectionUrl, ThrottleFallback};
-use authd::throttle::{window_key, Identity, Scope, REFUSAL_MEMORY};
+use authd::throttle::{window_key, ClientNet, Identity, Scope, REFUSAL_MEMORY};
 use common::redis_server::PrivateRedis;
 use common::server::{Reply, TestServer};
 use common::{redis_url, unique_prefix, TestDb};
@@ -116,7 +116,11 @@ async fn the_sixth_login_in_a_minute_is_429_with_the_headers(redis: Option<Strin
 }
 
 async fn another_email_from_the_same_ip_has_its_own_window(redis: Option<String>) {
-    let (server, _db) = start(redis, &unique_prefix(), |_| {}).await;
+    // The per-IP layer (`login_ip`, 5 a minute) would otherwise refuse bob.
+    let (server, _db) = start(redis, &unique_prefix(), |c| {
+        c.throttle.rates.login_ip = "100/minute".parse().unwrap()
+    })
+    .await;
     for _ in 0..5 {
         login(&server, "ada@example.com").await;
     }
@@ -313,7 +317,11 @@ fn a_refusal_that_stands_is_answered_without_redis_and_clearing_ends_it() {
     };
     common::server::runtime().block_on(async {
         let prefix = unique_prefix();
-        let (server, _db) = start(Some(url.clone()), &prefix, |_| {}).await;
+        // Only the login window is cleared below: the per-IP layer must not bind.
+        let (server, _db) = start(Some(url.clone()), &prefix, |c| {
+            c.throttle.rates.login_ip = "100/minute".parse().unwrap()
+        })
+        .await;
         for _ in 0..5 {
             login(&server, "ada@example.com").await;
         }
@@ -339,8 +347,8 @@ fn a_refusal_that_stands_is_answered_without_redis_and_clearing_ends_it() {
         // `authd throttle clear` deletes the window: the server lets her in
         // once the refusal it remembers has run out.
         let identity = Identity {
-            ip: "127.0.0.1".parse().unwrap(),
             email: Some("ada@example.com".into()),
+            ..Identity::client(ClientNet::new("127.0.0.1".parse().unwrap(), 64))
         };
         let key = format!("{prefix}{}", window_key(Scope::Login, &identity));
         let mut connection = redis::Client::open(url.as_str())
@@ -365,8 +373,8 @@ fn a_refusal_that_stands_is_answered_without_redis_and_clearing_ends_it() {
 /// Reads one window's size straight from Redis.
 fn counted_in_redis(url: &str, prefix: &str, email: &str) -> i64 {
     let identity = Identity {
-        ip: "127.0.0.1".parse().unwrap(),
         email: Some(email.into()),
+        ..Identity::client(ClientNet::new("127.0.0.1".parse().unwrap(), 64))
     };
     let key = format!("{prefix}{}", window_key(Scope::Login, &identity));
     let mut connection = redis::Client::open(url).unwrap().get_connection().unwrap();

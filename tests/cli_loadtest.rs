@@ -85,6 +85,7 @@ async fn a_server_with_a_higher_rate_fails_the_check() {
     let server = TestServer::start(&db, |c| {
         c.throttle.rates = authd::config::ThrottleRates::default();
         c.throttle.rates.login = "8/minute".parse().unwrap();
+        c.throttle.rates.login_ip = "100/minute".parse().unwrap();
     })
     .await;
     let (code, summary, err) = loadtest(
@@ -139,6 +140,30 @@ async fn each_scope_and_a_trusted_proxys_clients_are_checked() {
             "{client}: {err}"
         );
     }
+    // The per-client scopes: a new email each time, so only they bind.
+    for (scope, client, passed) in [
+        ("login_ip", "198.51.100.3", 5),
+        ("password_reset_ip", "198.51.100.4", 10),
+    ] {
+        let (code, summary, err) = loadtest(
+            &db,
+            &[
+                "--url",
+                &server.base,
+                "--scope",
+                scope,
+                "--forwarded-for",
+                client,
+                "--requests",
+                "15",
+            ],
+        );
+        assert_eq!(
+            (code, summary["passed"].as_u64()),
+            (0, Some(passed)),
+            "{scope}: {err}"
+        );
+    }
     let (code, summary, _) = loadtest(
         &db,
         &[
@@ -182,6 +207,12 @@ fn it_cannot_run_without_a_server_or_with_bad_arguments() {
             "http://127.0.0.1:1".into(),
             "--requests".into(),
             "0".into(),
+        ],
+        vec![
+            "--url".into(),
+            "http://127.0.0.1:1".into(),
+            "--scope".into(),
+            "password_change".into(),
         ],
         vec![],
     ] {

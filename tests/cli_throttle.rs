@@ -35,6 +35,8 @@ fn show_finds_a_locked_out_person_and_clear_unlocks_them() {
     common::server::runtime().block_on(async {
         let server = TestServer::start(&db, |c| {
             c.throttle.rates = authd::config::ThrottleRates::default();
+            // The per-IP layer would refuse bob after ada's five.
+            c.throttle.rates.login_ip = "100/minute".parse().unwrap();
             c.redis.url = Some(authd::config::ConnectionUrl::new(url.clone()));
             c.redis.key_prefix = prefix.clone();
         })
@@ -88,6 +90,25 @@ fn show_finds_a_locked_out_person_and_clear_unlocks_them() {
             by_ip.as_array().unwrap().len(),
             2,
             "ada and bob from that address"
+        );
+        // `throttle_login_*` also matches login_ip's keys: not listed as login windows.
+        let every_login =
+            tokio::task::block_in_place(|| authd(&["throttle", "show", "--scope", "login"]));
+        assert_eq!(every_login.as_array().unwrap().len(), 2, "{every_login}");
+        let per_ip = tokio::task::block_in_place(|| {
+            authd(&[
+                "throttle",
+                "show",
+                "--scope",
+                "login_ip",
+                "--ip",
+                "127.0.0.1",
+            ])
+        });
+        assert_eq!(
+            (per_ip[0]["ip"].as_str(), per_ip[0]["counted"].as_u64()),
+            (Some("127.0.0.1"), Some(6)),
+            "every login attempt the address made that passed: {per_ip}"
         );
 
         let cleared = tokio::task::block_in_place(|| {
@@ -162,6 +183,35 @@ fn throttle_commands_refuse_what_they_cannot_do() {
             "unknown scope",
         ),
         (
+            vec![
+                "throttle",
+                "show",
+                "--scope",
+                "password_change",
+                "--ip",
+                "127.0.0.1",
+            ],
+            vec![("REDIS_URL", "redis://127.0.0.1:6379")],
+            "counts per user",
+        ),
+        (
+            vec!["throttle", "show", "--scope", "login", "--user", "7"],
+            vec![("REDIS_URL", "redis://127.0.0.1:6379")],
+            "--user does not apply",
+        ),
+        (
+            vec![
+                "throttle",
+                "show",
+                "--scope",
+                "password_change",
+                "--user",
+                "0",
+            ],
+            vec![],
+            "not a user id",
+        ),
+        (
             vec!["throttle", "show", "--scope", "login", "--ip", "not-an-ip"],
             vec![],
             "invalid",
@@ -181,4 +231,85 @@ fn throttle_commands_refuse_what_they_cannot_do() {
             stderr(&output)
         );
     }
+}
+
+#[test]
+fn password_change_windows_are_found_by_user_id() {
+    let Some(url) = redis_url("cli_throttle::password_change_windows_are_found_by_user_id") else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let db = TestDb::sqlite();
+    let authd = |args: &[&str]| {
+        let output = db
+            .authd()
+            .env("REDIS_URL", &url)
+            .env("AUTHD_REDIS__KEY_PREFIX", &prefix)
+            .env("AUTHD_THROTTLE__RATES__PASSWORD_CHANGE", "2/minute")
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        serde_json::from_str::<Value>(&stdout(&output)).unwrap()
+    };
+    common::server::runtime().block_on(async {
+        let server = TestServer::start(&db, |c| {
+            c.throttle.rates.password_change = "2/minute".parse().unwrap();
+            c.redis.url = Some(authd::config::ConnectionUrl::new(url.clone()));
+            c.redis.key_prefix = prefix.clone();
+        })
+        .await;
+        let user = server.register("ada@example.com").await;
+        let id = user["id"].as_i64().unwrap().to_string();
+        let token = common::server::access(&server.login("ada@example.com").await);
+        let change = || {
+            server
+                .client
+                .post(server.url("/api/auth/password/change/"))
+                .bearer_auth(&token)
+                .json(&json!({"old_password": "wrong", "new_password": "a brand new passphrase"}))
+                .send()
+        };
+        for _ in 0..2 {
+            assert_eq!(change().await.unwrap().status(), StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(
+            change().await.unwrap().status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let shown = tokio::task::block_in_place(|| {
+            authd(&[
+                "throttle",
+                "show",
+                "--scope",
+                "password_change",
+                "--user",
+                &id,
+            ])
+        });
+        assert_eq!(
+            (shown[0]["user_id"].as_i64(), shown[0]["locked"].as_bool()),
+            (id.parse().ok(), Some(true)),
+            "{shown}"
+        );
+        let cleared = tokio::task::block_in_place(|| {
+            authd(&[
+                "throttle",
+                "clear",
+                "--scope",
+                "password_change",
+                "--user",
+                &id,
+            ])
+        });
+        assert_eq!(cleared, json!({"cleared": 1}));
+        let status = common::server::within_bound(
+            || async { change().await.unwrap().status() },
+            StatusCode::BAD_REQUEST,
+            authd::throttle::REFUSAL_MEMORY * 2,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "unlocked");
+    });
 }

@@ -178,7 +178,8 @@ fn the_first_probe_after_redis_returns_is_decided_on_redis() {
     };
     let db = TestDb::sqlite();
     let prefix = unique_prefix();
-    let logins = format!("{prefix}throttle_login_*");
+    // The login scope's window (not `login_ip`'s, which `throttle_login_*` also matches).
+    let logins = format!("{prefix}throttle_login_127.0.0.1_*");
     common::server::runtime().block_on(async {
         let (url, key_prefix) = (redis.url(), prefix.clone());
         let server = TestServer::start(&db, move |c| {

@@ -78,7 +78,12 @@ async fn every_login_does_the_same_hashing_work_whoever_asks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_answers_the_same_for_known_unknown_and_disabled_emails() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, |_| {}).await;
+    // Three requests from one IP: the per-IP scope must not become the one
+    // the headers describe halfway (its name would differ, not the account).
+    let server = TestServer::start(&db, |c| {
+        c.throttle.rates.password_reset_ip = "100000/minute".parse().unwrap()
+    })
+    .await;
     server.register("known@example.com").await;
     server.register("disabled@example.com").await;
     db.execute("UPDATE users SET is_active = 0 WHERE email = 'disabled@example.com'");

@@ -29,7 +29,9 @@ async fn sigterm_with_fifty_requests_in_flight_loses_none() {
         .env("AUTHD_PASSWORD__MEMORY_KIB", "19456")
         .env("AUTHD_PASSWORD__ITERATIONS", "2")
         .env("AUTHD_PASSWORD__HASH_WORKERS", "1")
-        .env("AUTHD_PASSWORD__HASH_QUEUE", "100");
+        .env("AUTHD_PASSWORD__HASH_QUEUE", "100")
+        // Fifty logins from one address: the per-IP layer must not refuse them.
+        .env("AUTHD_THROTTLE__RATES__LOGIN_IP", "100/minute");
     let mut process = Process::start(command);
     let client = reqwest::Client::new();
     let url = format!("{}/api/auth/login/", process.base);

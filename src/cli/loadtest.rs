@@ -29,7 +29,7 @@ pub struct RatelimitArgs {
     /// Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several).
     #[arg(long = "url", value_name = "URL", required = true)]
     urls: Vec<String>,
-    /// login, password_reset, registration or password_reset_completion.
+    /// login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip.
     #[arg(long, default_value = "login", value_parser = parse_scope)]
     scope: Scope,
     /// Requests to send (all within one window of the rule).
@@ -38,7 +38,7 @@ pub struct RatelimitArgs {
     /// Requests in flight at once.
     #[arg(long, value_name = "C", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
-    /// How many must pass; default: the scope's default limit (login 5, password_reset 3, others 10).
+    /// How many must pass; default: the scope's default limit (login and login_ip 5, password_reset 3, others 10).
     #[arg(long, value_name = "N")]
     expect: Option<u64>,
     /// The email login and password_reset requests use; default: a fresh one per run.
@@ -96,6 +96,12 @@ pub fn run(command: LoadtestCommand, context: &Context) -> Result<(), CliError> 
         }),
         forwarded_for: args.forwarded_for,
     };
+    let Some((_, _, passed_status)) = plan.request_for() else {
+        return Err(CliError::Usage(format!(
+            "scope {} needs an account's access token: loadtest cannot check it",
+            plan.scope
+        )));
+    };
     let bar = progress_bar(&plan);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,7 +111,7 @@ pub fn run(command: LoadtestCommand, context: &Context) -> Result<(), CliError> 
         move || bar.inc(1)
     }));
     bar.finish_and_clear();
-    let summary = Summary::new(&samples, elapsed, plan.request_for().2, expect);
+    let summary = Summary::new(&samples, elapsed, passed_status, expect);
     render(context.output, &summary)?;
     if summary.could_not_run() {
         return Err(CliError::Usage(format!(

@@ -1,7 +1,10 @@
-//! `authd throttle show|clear`: what the throttle counts for a person or an
-//! address, and how to unlock someone locked out, acting directly on the
-//! Redis that the servers share. The key layout and email hashing come from
-//! `crate::throttle`, so these commands find exactly what servers write.
+//! `authd throttle show|clear`: what the throttle counts for a person, an
+//! address or a user, and how to unlock someone locked out, acting directly
+//! on the Redis that the servers share. The key layout, email hashing and
+//! IPv6 networks come from `crate::throttle`, so these commands find exactly
+//! what servers write. A scope's SCAN pattern can also match another
+//! scope's keys (`throttle_login_*` matches `throttle_login_ip_...`), so
+//! each key found is parsed back and kept only if it is of the scope asked.
 
 use std::net::IpAddr;
 
@@ -11,7 +14,8 @@ use serde::Serialize;
 
 use super::output::{self, OutputFormat};
 use super::{CliError, Context};
-use crate::throttle::{email_hash, Scope};
+use crate::domain::UserId;
+use crate::throttle::{email_hash, parse_ident, ClientNet, Counts, Scope};
 
 /// Most windows `show` lists.
 const MAX_LISTED: usize = 1000;
@@ -32,15 +36,25 @@ pub enum ThrottleCommand {
 
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// login, password_reset, registration or password_reset_completion.
+    /// login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change.
     #[arg(long, value_parser = parse_scope)]
     scope: Scope,
     /// Only windows of this email (login and password_reset).
     #[arg(long)]
     email: Option<String>,
-    /// Only windows of this client IP.
+    /// Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix).
     #[arg(long)]
     ip: Option<IpAddr>,
+    /// Only the window of this user id (password_change).
+    #[arg(long, value_parser = parse_user)]
+    user: Option<UserId>,
+}
+
+fn parse_user(text: &str) -> Result<UserId, String> {
+    text.parse()
+        .ok()
+        .and_then(UserId::new)
+        .ok_or_else(|| format!("{text:?} is not a user id (a positive integer)"))
 }
 
 fn parse_scope(text: &str) -> Result<Scope, String> {
@@ -51,6 +65,8 @@ fn parse_scope(text: &str) -> Result<Scope, String> {
 struct WindowJson {
     key: String,
     ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<i64>,
     counted: u64,
     limit: u32,
     remaining: u64,
@@ -62,11 +78,24 @@ pub fn run(command: ThrottleCommand, context: &Context) -> Result<(), CliError> 
     let selection = match &command {
         ThrottleCommand::Show(selection) | ThrottleCommand::Clear { selection, .. } => selection,
     };
-    if selection.email.is_some() && !selection.scope.counts_email() {
-        return Err(CliError::Usage(format!(
-            "scope {} counts per IP only: --email does not apply",
-            selection.scope
-        )));
+    let scope = selection.scope;
+    match scope.counts() {
+        Counts::Client if selection.email.is_some() => {
+            return Err(CliError::Usage(format!(
+                "scope {scope} counts per IP only: --email does not apply"
+            )))
+        }
+        Counts::User if selection.email.is_some() || selection.ip.is_some() => {
+            return Err(CliError::Usage(format!(
+                "scope {scope} counts per user: select with --user ID"
+            )))
+        }
+        Counts::Client | Counts::ClientAndEmail if selection.user.is_some() => {
+            return Err(CliError::Usage(format!(
+                "scope {scope} counts per client, not per user: --user does not apply"
+            )))
+        }
+        _ => {}
     }
     let redis = &context.config.redis;
     let url = redis.url.as_ref().ok_or_else(|| {
@@ -79,14 +108,20 @@ pub fn run(command: ThrottleCommand, context: &Context) -> Result<(), CliError> 
     let mut connection = client
         .get_connection_with_timeout(*context.config.database.connect_timeout)
         .map_err(|e| CliError::Failed(format!("Redis unavailable: {e}")))?;
-    let pattern = pattern(&redis.key_prefix, selection);
-    let keys = matching_keys(&mut connection, &pattern)?;
+    let ipv6_prefix = context.config.throttle.ipv6_prefix;
+    let pattern = pattern(&redis.key_prefix, selection, ipv6_prefix);
+    let keys = matching_keys(&mut connection, &pattern)?
+        .into_iter()
+        .filter(|key| ident(context, scope, key).is_some())
+        .collect::<Vec<_>>();
     match command {
         ThrottleCommand::Show(selection) => show(context, &mut connection, &selection, keys),
         ThrottleCommand::Clear { selection, all } => {
-            if selection.email.is_none() && selection.ip.is_none() && !all {
+            let chosen =
+                selection.email.is_some() || selection.ip.is_some() || selection.user.is_some();
+            if !chosen && !all {
                 return Err(CliError::Usage(
-                    "say whose windows to clear with --email and/or --ip, or --all for the whole scope".into(),
+                    "say whose windows to clear with --email and/or --ip (--user for password_change), or --all for the whole scope".into(),
                 ));
             }
             let cleared: u64 = if keys.is_empty() {
@@ -109,8 +144,21 @@ fn redis_failed(error: redis::RedisError) -> CliError {
     CliError::Failed(format!("Redis: {error}"))
 }
 
+/// The part of `key` after `{prefix}throttle_{scope}_` when the key is one
+/// of `scope`'s windows: its client network and user.
+fn ident(
+    context: &Context,
+    scope: Scope,
+    key: &str,
+) -> Option<(Option<ClientNet>, Option<UserId>)> {
+    let ident = key
+        .strip_prefix(context.config.redis.key_prefix.as_str())?
+        .strip_prefix(&format!("throttle_{scope}_"))?;
+    parse_ident(scope, ident)
+}
+
 /// The SCAN pattern for the selection (prefix escaped for glob syntax).
-fn pattern(prefix: &str, selection: &Selection) -> String {
+fn pattern(prefix: &str, selection: &Selection, ipv6_prefix: u8) -> String {
     let escaped: String = prefix
         .chars()
         .flat_map(|c| {
@@ -121,18 +169,26 @@ fn pattern(prefix: &str, selection: &Selection) -> String {
             }
         })
         .collect();
-    let ip = selection
-        .ip
-        .map_or_else(|| "*".to_string(), |ip| ip.to_string());
+    let ip = selection.ip.map_or_else(
+        || "*".to_string(),
+        |ip| ClientNet::new(ip, ipv6_prefix).to_string(),
+    );
     let scope = selection.scope;
-    if scope.counts_email() {
-        let email = selection
-            .email
-            .as_deref()
-            .map_or_else(|| "*".to_string(), email_hash);
-        format!("{escaped}throttle_{scope}_{ip}_{email}")
-    } else {
-        format!("{escaped}throttle_{scope}_{ip}")
+    match scope.counts() {
+        Counts::ClientAndEmail => {
+            let email = selection
+                .email
+                .as_deref()
+                .map_or_else(|| "*".to_string(), email_hash);
+            format!("{escaped}throttle_{scope}_{ip}_{email}")
+        }
+        Counts::Client => format!("{escaped}throttle_{scope}_{ip}"),
+        Counts::User => {
+            let user = selection
+                .user
+                .map_or_else(|| "*".to_string(), |u| u.to_string());
+            format!("{escaped}throttle_{scope}_{user}")
+        }
     }
 }
 
@@ -159,8 +215,6 @@ fn show(
     let window_us = rate.window.as_micros() as f64;
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query(connection).map_err(redis_failed)?;
     let now = (secs * 1_000_000 + micros) as f64;
-    let prefix_len =
-        context.config.redis.key_prefix.len() + format!("throttle_{}_", selection.scope).len();
     let mut windows = Vec::new();
     for key in keys.into_iter().take(MAX_LISTED) {
         let counted: u64 = connection
@@ -173,14 +227,10 @@ fn show(
             .first()
             .map_or(0.0, |(_, at)| (at + window_us - now).max(0.0) / 1e6)
             .ceil() as u64;
-        let ident = key.get(prefix_len..).unwrap_or("");
-        let ip = if selection.scope.counts_email() {
-            ident.rsplit_once('_').map(|(ip, _)| ip)
-        } else {
-            Some(ident)
-        };
+        let (client, user) = ident(context, selection.scope, &key).unwrap_or_default();
         windows.push(WindowJson {
-            ip: ip.map(str::to_string),
+            ip: client.map(|c| c.to_string()),
+            user_id: user.map(UserId::get),
             counted,
             limit: rate.count,
             remaining: u64::from(rate.count).saturating_sub(counted),
@@ -197,7 +247,11 @@ fn show(
         )),
         OutputFormat::Table => {
             let mut table = output::table(&[
-                "client ip",
+                if selection.scope.counts() == Counts::User {
+                    "user id"
+                } else {
+                    "client ip"
+                },
                 "counted",
                 "limit",
                 "remaining",
@@ -206,7 +260,9 @@ fn show(
             ]);
             for w in &windows {
                 table.add_row([
-                    w.ip.clone().unwrap_or_default(),
+                    w.ip.clone()
+                        .or_else(|| w.user_id.map(|id| id.to_string()))
+                        .unwrap_or_default(),
                     w.counted.to_string(),
                     w.limit.to_string(),
                     w.remaining.to_string(),

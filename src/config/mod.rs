@@ -83,8 +83,11 @@ pub struct HttpConfig {
     /// `.example.com` a domain and its subdomains.
     pub allowed_hosts: Vec<String>,
     pub cors_allowed_origins: Vec<String>,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// Peers whose forwarding header (`forwarded_header`) is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies set: `x-forwarded-for` or
+    /// `forwarded`; the other is ignored (a client could have written it).
+    pub forwarded_header: ForwardedHeader,
     pub hsts: bool,
     pub refresh_cookie: String,
     /// The refresh cookie's `Secure` attribute; switch off for plain-http development only.
@@ -170,6 +173,12 @@ pub struct PasswordConfig {
 pub struct ThrottleConfig {
     pub rates: ThrottleRates,
     pub on_redis_error: ThrottleFallback,
+    /// Most exact windows the in-process limiter keeps (no Redis, or its
+    /// `memory` fallback); past them, new identities are counted by a
+    /// fixed-size sketch per scope that can only over-count.
+    pub memory_windows: u32,
+    /// IPv6 clients are counted per network of this prefix length.
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +188,18 @@ pub struct ThrottleRates {
     pub password_reset: Rate,
     pub registration: Rate,
     pub password_reset_completion: Rate,
+    pub login_ip: Rate,
+    pub password_reset_ip: Rate,
+    pub password_change: Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, ...`
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +356,7 @@ impl Default for HttpConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             hsts: false,
             refresh_cookie: "authd_refresh".into(),
             cookie_secure: true,
@@ -393,6 +415,8 @@ impl Default for ThrottleConfig {
         ThrottleConfig {
             rates: ThrottleRates::default(),
             on_redis_error: ThrottleFallback::Memory,
+            memory_windows: crate::throttle::DEFAULT_WINDOWS as u32,
+            ipv6_prefix: crate::throttle::DEFAULT_IPV6_PREFIX,
         }
     }
 }
@@ -408,6 +432,9 @@ impl Default for ThrottleRates {
             password_reset: rate(3, 60),
             registration: rate(10, 3600),
             password_reset_completion: rate(10, 3600),
+            login_ip: rate(5, 60),
+            password_reset_ip: rate(10, 60),
+            password_change: rate(5, 60),
         }
     }
 }

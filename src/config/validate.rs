@@ -24,6 +24,7 @@ pub fn validate(config: &Config) -> Result<(), Failure> {
     jwt(config)?;
     legacy_simplejwt(config)?;
     password(config)?;
+    throttle(config)?;
     reset_and_mail(config)?;
     log(config)
 }
@@ -120,6 +121,20 @@ fn http(config: &Config) -> Result<(), Failure> {
             "http.refresh_cookie",
             "a cookie name of letters, digits, '_', '-' or '.'",
         );
+    }
+    Ok(())
+}
+
+fn throttle(config: &Config) -> Result<(), Failure> {
+    let throttle = &config.throttle;
+    if !(100..=10_000_000).contains(&throttle.memory_windows) {
+        return fail(
+            "throttle.memory_windows",
+            "must be between 100 and 10000000",
+        );
+    }
+    if !(1..=128).contains(&throttle.ipv6_prefix) {
+        return fail("throttle.ipv6_prefix", "a prefix length between 1 and 128");
     }
     Ok(())
 }
@@ -307,6 +322,14 @@ mod tests {
                 Box::new(|c| c.jwt.legacy_simplejwt.enabled = true),
             ),
             ("log.level", Box::new(|c| c.log.level = "authd=loud".into())),
+            (
+                "throttle.memory_windows",
+                Box::new(|c| c.throttle.memory_windows = 10),
+            ),
+            (
+                "throttle.ipv6_prefix",
+                Box::new(|c| c.throttle.ipv6_prefix = 129),
+            ),
             (
                 "jwt.revocation_cache_ttl",
                 Box::new(|c| c.jwt.revocation_cache_ttl = crate::config::Duration::millis(1001)),

@@ -54,6 +54,7 @@ pub async fn handle(
             peer.ip(),
             request.headers(),
             &app.config.http.trusted_proxies,
+            app.config.http.forwarded_header,
         ),
     };
     let method = request.method().clone();

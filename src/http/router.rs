@@ -97,15 +97,22 @@ impl Route {
         matches!(self, Route::Refresh | Route::Logout)
     }
 
-    /// The throttle scope every request of the route counts against.
-    pub fn throttle_scope(self) -> Option<Scope> {
+    /// The throttle scopes every request of the route counts against (a
+    /// request passes only if each has room), the more specific first.
+    pub fn throttle_scopes(self) -> &'static [Scope] {
         match self {
-            Route::Register => Some(Scope::Registration),
-            Route::Login => Some(Scope::Login),
-            Route::PasswordReset => Some(Scope::PasswordReset),
-            Route::PasswordResetConfirm => Some(Scope::PasswordResetCompletion),
-            _ => None,
+            Route::Register => &[Scope::Registration],
+            Route::Login => &[Scope::Login, Scope::LoginIp],
+            Route::PasswordReset => &[Scope::PasswordReset, Scope::PasswordResetIp],
+            Route::PasswordResetConfirm => &[Scope::PasswordResetCompletion],
+            Route::PasswordChange => &[Scope::PasswordChange],
+            _ => &[],
         }
+    }
+
+    /// Whether the route is throttled at all.
+    pub fn is_throttled(self) -> bool {
+        !self.throttle_scopes().is_empty()
     }
 
     /// The canonical path, as documented (for logs and the schema).
@@ -168,19 +175,32 @@ mod tests {
     }
 
     #[test]
-    fn the_four_throttled_routes_have_their_scopes() {
+    fn the_throttled_routes_have_their_scopes() {
         let throttled: Vec<_> = Route::all_paths()
-            .filter_map(|(_, route)| route.throttle_scope().map(|scope| (route, scope)))
+            .filter(|(_, route)| route.is_throttled())
+            .map(|(_, route)| (route, route.throttle_scopes()))
             .collect();
         assert_eq!(
             throttled,
             [
-                (Route::Register, Scope::Registration),
-                (Route::Login, Scope::Login),
-                (Route::Login, Scope::Login),
-                (Route::PasswordReset, Scope::PasswordReset),
-                (Route::PasswordResetConfirm, Scope::PasswordResetCompletion),
+                (Route::Register, &[Scope::Registration][..]),
+                (Route::Login, &[Scope::Login, Scope::LoginIp]),
+                (Route::Login, &[Scope::Login, Scope::LoginIp]),
+                (Route::PasswordChange, &[Scope::PasswordChange]),
+                (
+                    Route::PasswordReset,
+                    &[Scope::PasswordReset, Scope::PasswordResetIp]
+                ),
+                (
+                    Route::PasswordResetConfirm,
+                    &[Scope::PasswordResetCompletion]
+                ),
             ]
         );
+        let every: std::collections::HashSet<_> = throttled
+            .iter()
+            .flat_map(|(_, scopes)| scopes.iter())
+            .collect();
+        assert_eq!(every.len(), Scope::ALL.len(), "every scope is used");
     }
 }

@@ -7,7 +7,10 @@
 //! `login`, a reset request for `password_reset` (202 whether or not the
 //! account exists), an invalid registration (400) for `registration`, an
 //! unknown reset token (400) for `password_reset_completion`. Those are the
-//! "passed" answers; 429 is "throttled".
+//! "passed" answers; 429 is "throttled". `login_ip` and `password_reset_ip`
+//! send the same as `login` and `password_reset` but with a different email
+//! each time, so only the per-client scope can bind. `password_change`
+//! needs an account's token and cannot be checked this way.
 
 mod connection;
 mod report;
@@ -49,7 +52,9 @@ pub struct Sample {
     /// `None` for a transport error (refused, reset, timed out).
     pub status: Option<u16>,
     pub latency_us: u32,
-    /// `q` and `w` of `RateLimit-Policy`, if present and parseable.
+    /// `q` and `w` of `RateLimit-Policy`, if present, parseable and about
+    /// the scope under test (a login's headers may describe `login_ip`
+    /// instead, whichever has fewer requests left).
     pub policy: Option<(u32, u32)>,
     /// The rate-limit headers agree with each other and with the status.
     pub headers_consistent: bool,
@@ -58,15 +63,16 @@ pub struct Sample {
 }
 
 impl Plan {
-    /// The path, body and "passed" status of this scope's request.
-    pub fn request_for(&self) -> (&'static str, serde_json::Value, u16) {
-        match self.scope {
-            Scope::Login => (
+    /// The path, body and "passed" status of this scope's request; `None`
+    /// for a scope this client cannot exercise.
+    pub fn request_for(&self) -> Option<(&'static str, serde_json::Value, u16)> {
+        Some(match self.scope {
+            Scope::Login | Scope::LoginIp => (
                 "/api/auth/login/",
                 json!({"email": self.email, "password": "loadtest: not the password"}),
                 401,
             ),
-            Scope::PasswordReset => (
+            Scope::PasswordReset | Scope::PasswordResetIp => (
                 "/api/auth/password/reset/",
                 json!({"email": self.email}),
                 202,
@@ -81,7 +87,25 @@ impl Plan {
                 json!({"token": "loadtest-not-a-token", "new_password": "loadtest: not a password"}),
                 400,
             ),
+            Scope::PasswordChange => return None,
+        })
+    }
+
+    /// The body of request number `index`: the same for every request,
+    /// except that the per-client scopes vary the email.
+    fn body(&self, template: &bytes::Bytes, index: u64) -> bytes::Bytes {
+        if !matches!(self.scope, Scope::LoginIp | Scope::PasswordResetIp) {
+            return template.clone();
         }
+        let (local, domain) = self
+            .email
+            .split_once('@')
+            .unwrap_or((self.email.as_str(), "example.com"));
+        let email = format!("{local}+{index}@{domain}");
+        let mut body: serde_json::Value =
+            serde_json::from_slice(template).unwrap_or_else(|_| json!({}));
+        body["email"] = serde_json::Value::String(email);
+        bytes::Bytes::from(body.to_string())
     }
 }
 
@@ -92,7 +116,9 @@ pub async fn run(
     plan: &Plan,
     on_answer: impl Fn() + Send + Sync + 'static,
 ) -> (Vec<Sample>, Duration) {
-    let (path, body, _) = plan.request_for();
+    let Some((path, body, _)) = plan.request_for() else {
+        return (Vec::new(), Duration::ZERO);
+    };
     // Parsed and serialized once: the loop below only clones cheap handles.
     let body = bytes::Bytes::from(body.to_string());
     let urls: Vec<reqwest::Url> = plan
@@ -127,7 +153,8 @@ pub async fn run(
     let started = Instant::now();
     let workers: Vec<_> = (0..plan.concurrency.max(1))
         .map(|_| {
-            let (client, body, urls, targets, next, on_answer, forwarded_for) = (
+            let (plan, client, template, urls, targets, next, on_answer, forwarded_for) = (
+                plan.clone(),
                 client.clone(),
                 body.clone(),
                 Arc::clone(&urls),
@@ -150,6 +177,7 @@ pub async fn run(
                         break;
                     }
                     let target = (index % urls.len() as u64) as usize;
+                    let body = plan.body(&template, index);
                     let sent = Instant::now();
                     let answer = if plain_http {
                         let post =
@@ -178,7 +206,9 @@ pub async fn run(
                     };
                     let latency_us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
                     samples.push(match answer {
-                        Some((status, headers)) => inspect(status, &headers, latency_us),
+                        Some((status, headers)) => {
+                            inspect(plan.scope.name(), status, &headers, latency_us)
+                        }
                         None => Sample {
                             status: None,
                             latency_us,
@@ -204,8 +234,8 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// `"scope";q=5;w=60` -> (5, 60).
-fn policy(headers: &HeaderMap) -> Option<(u32, u32)> {
+/// `"scope";q=5;w=60` -> ("scope", 5, 60).
+fn policy(headers: &HeaderMap) -> Option<(&str, u32, u32)> {
     let text = headers.get("ratelimit-policy")?.to_str().ok()?;
     let field = |key: &str| {
         text.split(';')
@@ -213,26 +243,31 @@ fn policy(headers: &HeaderMap) -> Option<(u32, u32)> {
             .find(|(k, _)| *k == key)
             .and_then(|(_, v)| v.parse().ok())
     };
-    Some((field("q")?, field("w")?))
+    let name = text.split(';').next()?.trim().trim_matches('"');
+    Some((name, field("q")?, field("w")?))
 }
 
-fn inspect(status: u16, headers: &HeaderMap, latency_us: u32) -> Sample {
-    let policy = policy(headers);
+fn inspect(scope: &str, status: u16, headers: &HeaderMap, latency_us: u32) -> Sample {
+    let named = policy(headers);
     let limit = header_u64(headers, "x-ratelimit-limit");
     let remaining = header_u64(headers, "x-ratelimit-remaining");
     let ratelimit = headers
         .get("ratelimit")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let headers_consistent = match (policy, limit, remaining) {
-        (Some((q, _)), Some(limit), Some(remaining)) => {
+    let headers_consistent = match (named, limit, remaining) {
+        (Some((name, q, _)), Some(limit), Some(remaining)) => {
             u64::from(q) == limit
                 && remaining <= limit
+                && ratelimit.starts_with(&format!("\"{name}\";"))
                 && ratelimit.contains(&format!("r={remaining}"))
                 && (status != 429 || remaining == 0)
         }
         _ => false,
     };
+    let policy = named
+        .filter(|(name, _, _)| *name == scope)
+        .map(|(_, q, w)| (q, w));
     let retry_after_ok =
         status != 429 || header_u64(headers, "retry-after").is_some_and(|s| s >= 1);
     Sample {

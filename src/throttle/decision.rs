@@ -1,6 +1,13 @@
 //! The outcome of one throttle check, and the headers API.md puts on every
 //! response of a throttled scope: the IETF httpapi draft's structured
 //! `RateLimit-Policy` / `RateLimit` fields and the de-facto `X-RateLimit-*`.
+//!
+//! A request counted by several scopes (login: `login` and `login_ip`) gets
+//! one [`Verdict`]: it passes only if every scope has room, and is then
+//! counted by all of them; refused, it is counted by none. Its headers
+//! describe one scope: a refusing one (the longest wait, so `Retry-After`
+//! is the time until the request can pass) or, when it passes, the scope
+//! with the fewest requests left.
 
 use std::time::Duration;
 
@@ -11,7 +18,8 @@ use super::Scope;
 /// What a sliding window said about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    /// The request may pass (and was counted).
+    /// The window had room for the request (and counted it, unless another
+    /// scope of the same request refused).
     pub allowed: bool,
     /// Requests counted in the window after this decision.
     pub counted: u32,
@@ -26,6 +34,40 @@ pub struct Decision {
     pub limit: u32,
     pub window: Duration,
     pub outcome: Window,
+}
+
+/// The decisions of every scope that counts one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// One per scope, in the order asked; only the refusing ones when a
+    /// standing refusal was answered without asking about the others.
+    pub decisions: Vec<Decision>,
+}
+
+impl Verdict {
+    /// Every scope had room: the request passes (and was counted by each).
+    pub fn allowed(&self) -> bool {
+        self.decisions.iter().all(Decision::allowed)
+    }
+
+    /// The decision the response's headers describe: of the refusing
+    /// scopes, the one that frees last; else the one with the fewest
+    /// requests left (the first asked on a tie).
+    pub fn headline(&self) -> &Decision {
+        let refusing = self.decisions.iter().filter(|d| !d.allowed());
+        let longest_wait = refusing.fold(None, |best: Option<&Decision>, d| match best {
+            Some(b) if b.outcome.until_free >= d.outcome.until_free => Some(b),
+            _ => Some(d),
+        });
+        longest_wait
+            .or_else(|| {
+                self.decisions.iter().fold(None, |best, d| match best {
+                    Some(b) if b.remaining() <= d.remaining() => Some(b),
+                    _ => Some(d),
+                })
+            })
+            .expect("a verdict decides at least one scope")
+    }
 }
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -109,6 +151,48 @@ mod tests {
         assert_eq!(headers["x-ratelimit-remaining"], "0");
         assert_eq!(headers["x-ratelimit-reset"], "42");
         assert_eq!(headers["retry-after"], "42");
+    }
+
+    fn decided(scope: Scope, limit: u32, counted: u32, allowed: bool, secs: u64) -> Decision {
+        Decision {
+            scope,
+            limit,
+            window: Duration::from_secs(60),
+            outcome: Window {
+                allowed,
+                counted,
+                until_free: Duration::from_secs(secs),
+            },
+        }
+    }
+
+    #[test]
+    fn a_verdict_describes_the_scope_that_binds() {
+        let login = decided(Scope::Login, 5, 2, true, 30);
+        let login_ip = decided(Scope::LoginIp, 5, 4, true, 50);
+        let passes = Verdict {
+            decisions: vec![login, login_ip],
+        };
+        assert!(passes.allowed());
+        assert_eq!(passes.headline().scope, Scope::LoginIp, "fewest left");
+        let tie = Verdict {
+            decisions: vec![login, decided(Scope::LoginIp, 5, 2, true, 50)],
+        };
+        assert_eq!(tie.headline().scope, Scope::Login, "the first on a tie");
+
+        let refused = Verdict {
+            decisions: vec![
+                decided(Scope::Login, 5, 5, false, 10),
+                decided(Scope::LoginIp, 5, 5, false, 40),
+            ],
+        };
+        assert!(!refused.allowed());
+        assert_eq!(refused.headline().retry_after(), 40, "the longest wait");
+        let one_refuses = Verdict {
+            decisions: vec![login, decided(Scope::LoginIp, 5, 5, false, 3)],
+        };
+        assert!(!one_refuses.allowed());
+        assert_eq!(one_refuses.headline().scope, Scope::LoginIp);
     }
 
     #[test]

@@ -10,21 +10,29 @@
 //!
 //! A refusal from Redis is answered again locally while it must stand
 //! (`refusals`), so a flood of refused requests costs no Redis round trips.
+//!
+//! A request may count against several scopes at once (login: `login` per
+//! client and email, `login_ip` per client); each limiter decides them in
+//! one atomic step, so a refused request is counted by none.
 
+mod client_net;
 mod decision;
 mod memory;
 mod redis_limiter;
 mod refusals;
 mod scope;
+mod sketch;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use decision::{Decision, Window};
-pub use memory::MemoryLimiter;
+pub use client_net::{ClientNet, DEFAULT_IPV6_PREFIX};
+pub use decision::{Decision, Verdict, Window};
+pub use memory::{Ask, MemoryLimiter, DEFAULT_WINDOWS};
 pub use redis_limiter::RedisLimiter;
 pub use refusals::REFUSAL_MEMORY;
-pub use scope::{email_hash, window_key, Identity, Scope};
+pub use scope::{email_hash, parse_ident, window_key, Counts, Identity, Scope};
+pub use sketch::SKETCH_BYTES;
 
 use crate::config::{ThrottleConfig, ThrottleFallback, ThrottleRates};
 use crate::kv::{Kv, KvError};
@@ -47,6 +55,7 @@ pub enum RedisState {
 
 pub struct Throttle {
     rates: ThrottleRates,
+    ipv6_prefix: u8,
     fallback: ThrottleFallback,
     redis: Option<RedisLimiter>,
     memory: MemoryLimiter,
@@ -71,9 +80,10 @@ impl Throttle {
     pub fn new(config: &ThrottleConfig, kv: Option<Kv>) -> Throttle {
         Throttle {
             rates: config.rates.clone(),
+            ipv6_prefix: config.ipv6_prefix,
             fallback: config.on_redis_error,
             redis: kv.map(RedisLimiter::new),
-            memory: MemoryLimiter::default(),
+            memory: MemoryLimiter::with_capacity(config.memory_windows as usize),
             refused: refusals::Refusals::default(),
             health: Health {
                 started: Instant::now(),
@@ -85,54 +95,85 @@ impl Throttle {
         }
     }
 
-    /// Decides one request of `scope` by `identity`. `Ok(None)` means no
-    /// decision was made and the request may pass (Redis down, fallback `allow`).
+    /// The network `ip` is counted by (`throttle.ipv6_prefix`).
+    pub fn client(&self, ip: std::net::IpAddr) -> ClientNet {
+        ClientNet::new(ip, self.ipv6_prefix)
+    }
+
+    /// Decides one request by `identity` that every scope of `scopes`
+    /// counts. `Ok(None)` means no decision was made and the request may
+    /// pass (Redis down, fallback `allow`).
     pub async fn check(
         &self,
-        scope: Scope,
+        scopes: &[Scope],
         identity: &Identity,
-    ) -> Result<Option<Decision>, ThrottleUnavailable> {
-        let rate = scope.rate(&self.rates);
-        let key = window_key(scope, identity);
-        let decide = |outcome| Decision {
-            scope,
-            limit: rate.count,
-            window: rate.window,
-            outcome,
-        };
-        if let Some(redis) = &self.redis {
-            let sent = Instant::now();
-            if let Some(outcome) = self.refused.get(&key, sent) {
-                return Ok(Some(decide(outcome)));
-            }
-            if self.health.should_try() {
-                self.health.calls.fetch_add(1, Ordering::Relaxed);
-                match redis.check(&key, rate.count, rate.window).await {
-                    Ok(outcome) => {
-                        self.health.succeeded();
-                        self.refused.remember(&key, &outcome, sent);
-                        return Ok(Some(decide(outcome)));
+    ) -> Result<Option<Verdict>, ThrottleUnavailable> {
+        let keys: Vec<String> = scopes.iter().map(|s| window_key(*s, identity)).collect();
+        let rates: Vec<_> = scopes.iter().map(|s| s.rate(&self.rates)).collect();
+        let verdict = |outcomes: Vec<(Scope, Window)>| Verdict {
+            decisions: outcomes
+                .into_iter()
+                .map(|(scope, outcome)| {
+                    let rate = scope.rate(&self.rates);
+                    Decision {
+                        scope,
+                        limit: rate.count,
+                        window: rate.window,
+                        outcome,
                     }
-                    Err(error) => self.health.failed(&error, self.fallback),
-                }
-            }
-            return match self.fallback {
-                ThrottleFallback::Memory => Ok(Some(decide(self.memory.check(
-                    &key,
-                    rate.count,
-                    rate.window,
-                    Instant::now(),
-                )))),
-                ThrottleFallback::Allow => Ok(None),
-                ThrottleFallback::Deny => Err(ThrottleUnavailable),
-            };
+                })
+                .collect(),
+        };
+        let in_memory = || {
+            let asks: Vec<Ask<'_>> = scopes
+                .iter()
+                .zip(&keys)
+                .zip(&rates)
+                .map(|((scope, key), rate)| Ask {
+                    scope: *scope,
+                    key,
+                    limit: rate.count,
+                    window: rate.window,
+                })
+                .collect();
+            let windows = self.memory.check(&asks, Instant::now());
+            verdict(scopes.iter().copied().zip(windows).collect())
+        };
+        let Some(redis) = &self.redis else {
+            return Ok(Some(in_memory()));
+        };
+        let sent = Instant::now();
+        let standing: Vec<(Scope, Window)> = scopes
+            .iter()
+            .zip(&keys)
+            .filter_map(|(scope, key)| Some((*scope, self.refused.get(key, sent)?)))
+            .collect();
+        if !standing.is_empty() {
+            return Ok(Some(verdict(standing)));
         }
-        Ok(Some(decide(self.memory.check(
-            &key,
-            rate.count,
-            rate.window,
-            Instant::now(),
-        ))))
+        if self.health.should_try() {
+            self.health.calls.fetch_add(1, Ordering::Relaxed);
+            let asks: Vec<_> = keys
+                .iter()
+                .zip(&rates)
+                .map(|(key, rate)| (key.as_str(), rate.count, rate.window))
+                .collect();
+            match redis.check(&asks).await {
+                Ok(windows) => {
+                    self.health.succeeded();
+                    for (key, window) in keys.iter().zip(&windows) {
+                        self.refused.remember(key, window, sent);
+                    }
+                    return Ok(Some(verdict(scopes.iter().copied().zip(windows).collect())));
+                }
+                Err(error) => self.health.failed(&error, self.fallback),
+            }
+        }
+        match self.fallback {
+            ThrottleFallback::Memory => Ok(Some(in_memory())),
+            ThrottleFallback::Allow => Ok(None),
+            ThrottleFallback::Deny => Err(ThrottleUnavailable),
+        }
     }
 
     pub fn redis_state(&self) -> RedisState {
@@ -141,6 +182,11 @@ impl Throttle {
             (Some(_), false) => RedisState::Up,
             (Some(_), true) => RedisState::Down,
         }
+    }
+
+    /// Exact windows the in-process limiter holds (at most `throttle.memory_windows`).
+    pub fn memory_windows(&self) -> usize {
+        self.memory.len()
     }
 
     pub fn fallback(&self) -> ThrottleFallback {

@@ -1,16 +1,19 @@
-//! The four throttle scopes of API.md and whom each one counts: the client
-//! IP and email for login and password reset (so one address cannot lock
-//! out a user everywhere, and one user cannot be hammered from one address),
-//! the client IP alone for registration and reset completion.
+//! The throttle scopes of API.md and whom each one counts: the client
+//! network and email for login and password reset (so one address cannot
+//! lock out a user everywhere, and one user cannot be hammered from one
+//! address); the client network alone for registration, reset completion
+//! and the per-client layers `login_ip` and `password_reset_ip` (so one
+//! client spraying emails is stopped before any hashing); the user for
+//! password change (the old password cannot be guessed without limit).
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
+use super::ClientNet;
 use crate::config::ThrottleRates;
-use crate::domain::Rate;
+use crate::domain::{Rate, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -18,14 +21,31 @@ pub enum Scope {
     PasswordReset,
     Registration,
     PasswordResetCompletion,
+    LoginIp,
+    PasswordResetIp,
+    PasswordChange,
+}
+
+/// Who a scope counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counts {
+    /// The client network.
+    Client,
+    /// The client network and the normalized email.
+    ClientAndEmail,
+    /// The authenticated user.
+    User,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Login,
         Scope::PasswordReset,
         Scope::Registration,
         Scope::PasswordResetCompletion,
+        Scope::LoginIp,
+        Scope::PasswordResetIp,
+        Scope::PasswordChange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,12 +54,31 @@ impl Scope {
             Scope::PasswordReset => "password_reset",
             Scope::Registration => "registration",
             Scope::PasswordResetCompletion => "password_reset_completion",
+            Scope::LoginIp => "login_ip",
+            Scope::PasswordResetIp => "password_reset_ip",
+            Scope::PasswordChange => "password_change",
+        }
+    }
+
+    /// Its position in [`Scope::ALL`].
+    pub fn index(self) -> usize {
+        Scope::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    pub fn counts(self) -> Counts {
+        match self {
+            Scope::Login | Scope::PasswordReset => Counts::ClientAndEmail,
+            Scope::PasswordChange => Counts::User,
+            Scope::Registration
+            | Scope::PasswordResetCompletion
+            | Scope::LoginIp
+            | Scope::PasswordResetIp => Counts::Client,
         }
     }
 
     /// Whether the identity includes the email.
     pub fn counts_email(self) -> bool {
-        matches!(self, Scope::Login | Scope::PasswordReset)
+        self.counts() == Counts::ClientAndEmail
     }
 
     /// This scope's configured rate.
@@ -49,7 +88,17 @@ impl Scope {
             Scope::PasswordReset => rates.password_reset,
             Scope::Registration => rates.registration,
             Scope::PasswordResetCompletion => rates.password_reset_completion,
+            Scope::LoginIp => rates.login_ip,
+            Scope::PasswordResetIp => rates.password_reset_ip,
+            Scope::PasswordChange => rates.password_change,
         }
+    }
+
+    /// The scope names, for messages: "login, password_reset, ... or password_change".
+    pub fn names() -> String {
+        let names: Vec<_> = Scope::ALL.iter().map(|s| s.name()).collect();
+        let (last, rest) = names.split_last().expect("scopes exist");
+        format!("{} or {last}", rest.join(", "))
     }
 }
 
@@ -62,30 +111,47 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(text: &str) -> Result<Scope, String> {
-        Scope::ALL.into_iter().find(|s| s.name() == text).ok_or_else(|| {
-            format!("unknown scope {text:?}: expected login, password_reset, registration or password_reset_completion")
-        })
+        Scope::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| format!("unknown scope {text:?}: expected {}", Scope::names()))
     }
 }
 
-/// Who is being counted: the client IP, and for some scopes the email.
+/// Who is being counted: the client network, and for some scopes the
+/// email or the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub ip: IpAddr,
+    pub client: ClientNet,
     /// The email as the client sent it (normalized and hashed in the key).
     pub email: Option<String>,
+    /// The authenticated user (password change).
+    pub user: Option<UserId>,
 }
 
 impl Identity {
-    /// The part of the key after `throttle_{scope}_`: the IP, then (for
-    /// email scopes) a hash of the trimmed, lower-cased email, so keys never
-    /// expose an address.
+    /// A client known by its network only.
+    pub fn client(client: ClientNet) -> Identity {
+        Identity {
+            client,
+            email: None,
+            user: None,
+        }
+    }
+
+    /// The part of the key after `throttle_{scope}_`: the client network,
+    /// then (for email scopes) a hash of the trimmed, lower-cased email, so
+    /// keys never expose an address; or the user id.
     pub fn key_suffix(&self, scope: Scope) -> String {
-        if scope.counts_email() {
-            let email = self.email.as_deref().unwrap_or("");
-            format!("{}_{}", self.ip, email_hash(email))
-        } else {
-            self.ip.to_string()
+        match scope.counts() {
+            Counts::Client => self.client.to_string(),
+            Counts::ClientAndEmail => {
+                let email = self.email.as_deref().unwrap_or("");
+                format!("{}_{}", self.client, email_hash(email))
+            }
+            Counts::User => self
+                .user
+                .map_or_else(|| "anonymous".to_string(), |user| user.to_string()),
         }
     }
 }
@@ -101,14 +167,30 @@ pub fn window_key(scope: Scope, identity: &Identity) -> String {
     format!("throttle_{}_{}", scope.name(), identity.key_suffix(scope))
 }
 
+/// The parts of a window's ident, read back from its key (after
+/// `throttle_{scope}_`); `None` when the ident is not of `scope`'s shape,
+/// such as a `login_ip` key that a `throttle_login_*` pattern also matches.
+pub fn parse_ident(scope: Scope, ident: &str) -> Option<(Option<ClientNet>, Option<UserId>)> {
+    match scope.counts() {
+        Counts::Client => Some((Some(ident.parse().ok()?), None)),
+        Counts::ClientAndEmail => {
+            let (client, hash) = ident.rsplit_once('_')?;
+            let is_hash = hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+            is_hash.then_some(())?;
+            Some((Some(client.parse().ok()?), None))
+        }
+        Counts::User => Some((None, Some(UserId::new(ident.parse().ok()?)?))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn who(email: Option<&str>) -> Identity {
         Identity {
-            ip: "203.0.113.9".parse().unwrap(),
             email: email.map(str::to_string),
+            ..Identity::client(ClientNet::new("203.0.113.9".parse().unwrap(), 64))
         }
     }
 
@@ -122,13 +204,51 @@ mod tests {
             window_key(Scope::Registration, &who(Some("x@y.z"))),
             "throttle_registration_203.0.113.9"
         );
+        assert_eq!(
+            window_key(Scope::LoginIp, &who(Some("x@y.z"))),
+            "throttle_login_ip_203.0.113.9"
+        );
+        let user = Identity {
+            user: UserId::new(42),
+            ..who(None)
+        };
+        assert_eq!(
+            window_key(Scope::PasswordChange, &user),
+            "throttle_password_change_42"
+        );
     }
 
     #[test]
     fn scopes_parse_by_name() {
         for scope in Scope::ALL {
             assert_eq!(scope.name().parse::<Scope>(), Ok(scope));
+            assert_eq!(Scope::ALL[scope.index()], scope);
         }
-        assert!("everything".parse::<Scope>().is_err());
+        let error = "everything".parse::<Scope>().unwrap_err();
+        assert!(error.contains("login_ip, password_reset_ip or password_change"));
+    }
+
+    #[test]
+    fn idents_are_told_apart_from_other_scopes_sharing_a_prefix() {
+        let ada = who(Some("ada@example.com"));
+        let login = window_key(Scope::Login, &ada);
+        let ident = login.strip_prefix("throttle_login_").unwrap();
+        assert!(parse_ident(Scope::Login, ident).is_some());
+        // `throttle_login_*` also matches login_ip's keys: not a login window.
+        let login_ip = window_key(Scope::LoginIp, &ada);
+        assert_eq!(
+            parse_ident(
+                Scope::Login,
+                login_ip.strip_prefix("throttle_login_").unwrap()
+            ),
+            None
+        );
+        let completion = window_key(Scope::PasswordResetCompletion, &ada);
+        let reset_ident = completion.strip_prefix("throttle_password_reset_").unwrap();
+        assert_eq!(parse_ident(Scope::PasswordReset, reset_ident), None);
+        assert_eq!(
+            parse_ident(Scope::PasswordChange, "42").unwrap().1,
+            UserId::new(42)
+        );
     }
 }

@@ -139,6 +139,9 @@ pub fn serve_command(db: &super::TestDb) -> Command {
         "REGISTRATION",
         "PASSWORD_RESET",
         "PASSWORD_RESET_COMPLETION",
+        "LOGIN_IP",
+        "PASSWORD_RESET_IP",
+        "PASSWORD_CHANGE",
     ] {
         command.env(format!("AUTHD_THROTTLE__RATES__{scope}"), "100000/minute");
     }

@@ -70,7 +70,12 @@ impl TestServer {
             rates.password_reset,
             rates.registration,
             rates.password_reset_completion,
-        ) = (generous, generous, generous, generous);
+            rates.login_ip,
+            rates.password_reset_ip,
+            rates.password_change,
+        ) = (
+            generous, generous, generous, generous, generous, generous, generous,
+        );
         tweak(&mut config);
         Self::start_with(config).await
     }

@@ -32,47 +32,53 @@ pub async fn handle(
     request: Request<Incoming>,
     info: RequestInfo,
 ) -> Result<Response, ApiError> {
-    let ip_only = Identity {
-        ip: info.client_ip,
-        email: None,
-    };
-    match (route, route.throttle_scope()) {
-        (Route::Register, Some(scope)) => {
-            throttled(app, scope, &ip_only, register::post(app, request)).await
-        }
-        (Route::Login, Some(scope)) => {
+    let client = Identity::client(app.throttle.client(info.client_ip));
+    let scopes = route.throttle_scopes();
+    match route {
+        Route::Register => throttled(app, scopes, &client, register::post(app, request)).await,
+        Route::Login => {
             let answer =
-                throttled_by_email(app, scope, request, info, |f| login::post(app, f)).await;
+                throttled_by_email(app, scopes, request, client, |f| login::post(app, f)).await;
             let status = answer.as_ref().map_or_else(|e| e.status(), |r| r.status());
             app.metrics.record_login(status.as_u16());
             answer
         }
-        (Route::PasswordReset, Some(scope)) => {
-            throttled_by_email(app, scope, request, info, |f| {
+        Route::PasswordReset => {
+            throttled_by_email(app, scopes, request, client, |f| {
                 password_reset::request(app, f)
             })
             .await
         }
-        (Route::PasswordResetConfirm, Some(scope)) => {
-            throttled(app, scope, &ip_only, password_reset::confirm(app, request)).await
+        Route::PasswordResetConfirm => {
+            throttled(app, scopes, &client, password_reset::confirm(app, request)).await
         }
-        (Route::Refresh, _) => refresh::post(app, request).await,
-        (Route::Verify, _) => verify::post(app, request).await,
-        (Route::Logout, _) => logout::post(app, request).await,
-        (Route::Me, _) if request.method() == Method::PATCH => me::patch(app, request).await,
-        (Route::Me, _) => me::get(app, request).await,
-        (Route::PasswordChange, _) => password_change::post(app, request).await,
-        (Route::Healthz, _) => Ok(health::healthz()),
-        (Route::Readyz, _) => health::readyz(app).await,
-        (Route::Metrics, _) => Ok(metrics::get(app)),
-        (Route::Schema, _) => Ok(docs::schema(app)),
-        (Route::Swagger, _) => docs::swagger(super::router::swagger_asset(request.uri().path())),
-        (Route::Redoc, _) => Ok(docs::redoc(app)),
-        // The route table gives each of these a scope (tested in `router`).
-        (
-            Route::Register | Route::Login | Route::PasswordReset | Route::PasswordResetConfirm,
-            None,
-        ) => Err(ApiError::Internal),
+        Route::Refresh => refresh::post(app, request).await,
+        Route::Verify => verify::post(app, request).await,
+        Route::Logout => logout::post(app, request).await,
+        Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
+        Route::Me => me::get(app, request).await,
+        Route::PasswordChange => {
+            // Counted per user: the caller must be known first, and the old
+            // password is checked only if the window has room.
+            let caller = password_change::authenticate(app, &request).await?;
+            let user = Identity {
+                user: Some(caller.user.id),
+                ..client
+            };
+            throttled(
+                app,
+                scopes,
+                &user,
+                password_change::post(app, caller, request),
+            )
+            .await
+        }
+        Route::Healthz => Ok(health::healthz()),
+        Route::Readyz => health::readyz(app).await,
+        Route::Metrics => Ok(metrics::get(app)),
+        Route::Schema => Ok(docs::schema(app)),
+        Route::Swagger => docs::swagger(super::router::swagger_asset(request.uri().path())),
+        Route::Redoc => Ok(docs::redoc(app)),
     }
 }
 
@@ -107,49 +113,58 @@ async fn refresh_token(
     Ok((token, fields))
 }
 
-/// Runs `work` under `scope`'s throttle: a refused request gets 429 before
-/// any work is done (no SQL, no hashing), and every answer, success or
-/// error, carries the rate-limit headers.
+/// Runs `work` under the throttle of every scope in `scopes`: a request
+/// refused by any gets 429 before any work is done (no SQL, no hashing) and
+/// is counted by none, and every answer, success or error, carries the
+/// rate-limit headers of the scope that binds.
 async fn throttled(
     app: &App,
-    scope: Scope,
+    scopes: &[Scope],
     identity: &Identity,
     work: impl std::future::Future<Output = Result<Response, ApiError>>,
 ) -> Result<Response, ApiError> {
-    let decision = app.throttle.check(scope, identity).await.map_err(|_| {
-        app.metrics
-            .record_throttle(scope.name(), ThrottleOutcome::Unavailable);
+    let record = |outcome| {
+        for scope in scopes {
+            app.metrics.record_throttle(scope.name(), outcome);
+        }
+    };
+    let verdict = app.throttle.check(scopes, identity).await.map_err(|_| {
+        record(ThrottleOutcome::Unavailable);
         ApiError::Unavailable {
             detail: "Throttling is unavailable; retry later.",
             retry_after: 5,
         }
     })?;
-    let Some(decision) = decision else {
-        app.metrics
-            .record_throttle(scope.name(), ThrottleOutcome::Bypassed);
+    let Some(verdict) = verdict else {
+        record(ThrottleOutcome::Bypassed);
         return work.await;
     };
-    let mut response = if decision.allowed() {
-        app.metrics
-            .record_throttle(scope.name(), ThrottleOutcome::Allowed);
+    let headline = verdict.headline();
+    let mut response = if verdict.allowed() {
+        record(ThrottleOutcome::Allowed);
         work.await.unwrap_or_else(ApiError::into_response)
     } else {
-        app.metrics
-            .record_throttle(scope.name(), ThrottleOutcome::Throttled);
-        ApiError::Throttled(decision.retry_after()).into_response()
+        // Counted as throttled by the scopes that refused; the others did
+        // not count the request at all.
+        for decision in verdict.decisions.iter().filter(|d| !d.allowed()) {
+            app.metrics
+                .record_throttle(decision.scope.name(), ThrottleOutcome::Throttled);
+        }
+        ApiError::Throttled(headline.retry_after()).into_response()
     };
-    decision.write_headers(response.headers_mut());
+    headline.write_headers(response.headers_mut());
     Ok(response)
 }
 
-/// Reads the body, then runs `work` under `scope`'s throttle counted per
-/// client IP and the body's `email`: the body must be read to know whom to
-/// count, and any parseable attempt counts, before validation, SQL or hashing.
+/// Reads the body, then runs `work` under the throttle of `scopes`, which
+/// count the client and the body's `email`: the body must be read to know
+/// whom to count, and any parseable attempt counts, before validation, SQL
+/// or hashing.
 async fn throttled_by_email<Work>(
     app: &App,
-    scope: Scope,
+    scopes: &[Scope],
     request: Request<Incoming>,
-    info: RequestInfo,
+    client: Identity,
     work: impl FnOnce(Fields) -> Work,
 ) -> Result<Response, ApiError>
 where
@@ -157,8 +172,8 @@ where
 {
     let fields = fields(app, request).await?;
     let identity = Identity {
-        ip: info.client_ip,
         email: fields.peek_string("email"),
+        ..client
     };
-    throttled(app, scope, &identity, work(fields)).await
+    throttled(app, scopes, &identity, work(fields)).await
 }

@@ -1,6 +1,9 @@
 //! `POST /api/auth/password/change/`: with the Bearer token and the old
 //! password, set a new one; every other token of the user stops working and
-//! the caller gets a fresh pair.
+//! the caller gets a fresh pair. Throttled per user (scope
+//! `password_change`, applied by the dispatcher between [`authenticate`]
+//! and [`post`]), so a stolen access token cannot guess the old password
+//! without limit.
 
 use hyper::body::Incoming;
 use hyper::Request;
@@ -8,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
+use crate::auth::tokens::Authenticated;
 use crate::domain::Password;
 use crate::http::error::ApiError;
 use crate::http::request::bearer_token;
@@ -23,11 +27,20 @@ pub struct PasswordChangeRequest {
     new_password: Password,
 }
 
+/// The caller, from the Bearer token (before the body is read).
+pub async fn authenticate(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Result<Authenticated, ApiError> {
+    let token = bearer_token(request.headers())?;
+    Ok(app.tokens.authenticate(token).await?)
+}
+
 /// Change the caller's password.
 ///
 /// Every other session and token of the user stops working; the caller gets
 /// a new pair. A wrong old password or a new one that fails the policy is a
-/// `400 validation_error` on that field.
+/// `400 validation_error` on that field. Throttled per user (`password_change`).
 #[utoipa::path(
     post,
     path = "/api/auth/password/change/",
@@ -40,9 +53,11 @@ pub struct PasswordChangeRequest {
     ),
     security(("bearer" = [])),
 )]
-pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
-    let token = bearer_token(request.headers())?.to_string();
-    let caller = app.tokens.authenticate(&token).await?;
+pub async fn post(
+    app: &App,
+    caller: Authenticated,
+    request: Request<Incoming>,
+) -> Result<Response, ApiError> {
     let mut fields = fields(app, request).await?;
     let old = fields.secret("old_password");
     let new = fields.secret("new_password");

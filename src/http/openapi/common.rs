@@ -52,7 +52,7 @@ fn add_to_operation(operation: &mut Operation, route: Route) {
             response
                 .headers
                 .insert("X-Request-Id".into(), request_id_header());
-            if route.throttle_scope().is_some() {
+            if route.is_throttled() {
                 response.headers.extend(rate_limit_headers());
             }
         }
@@ -70,7 +70,7 @@ fn add_to_operation(operation: &mut Operation, route: Route) {
     if route.needs_bearer() {
         add("401", "Unauthenticated");
     }
-    if route.throttle_scope().is_some() {
+    if route.is_throttled() {
         add("429", "Throttled");
     }
     add("503", "Unavailable");
