@@ -46,8 +46,16 @@ pub struct DatabaseConfig {
     pub url: ConnectionUrl,
     /// Most connections the pool keeps open.
     pub pool_size: u32,
+    /// Connections the pool keeps open even when idle (Postgres).
+    pub min_idle: u32,
+    /// An idle connection above `min_idle` is closed after this (Postgres),
+    /// so a pool grown by a burst gives its slots back.
+    pub idle_timeout: Duration,
     /// How long to wait for a connection before giving up.
     pub connect_timeout: Duration,
+    /// Postgres: how long a request waits for a free pooled connection when every one
+    /// is in use; then it is answered 503 with `Retry-After`.
+    pub pool_timeout: Duration,
     /// SQLite: how long a writer waits for the lock before failing.
     pub busy_timeout: Duration,
     /// Apply pending migrations at start-up. Unset: on for SQLite, off for Postgres.
@@ -302,7 +310,10 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: ConnectionUrl::new("sqlite://authd.db"),
             pool_size: 8,
+            min_idle: 1,
+            idle_timeout: Duration::secs(300),
             connect_timeout: Duration::secs(5),
+            pool_timeout: Duration::secs(1),
             busy_timeout: Duration::secs(5),
             auto_migrate: None,
         }

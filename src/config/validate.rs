@@ -48,6 +48,15 @@ fn database(config: &Config) -> Result<(), Failure> {
     if !(1..=1000).contains(&config.database.pool_size) {
         return fail("database.pool_size", "must be between 1 and 1000");
     }
+    if config.database.min_idle > config.database.pool_size {
+        return fail(
+            "database.min_idle",
+            "must not be more than database.pool_size",
+        );
+    }
+    if config.database.pool_timeout.is_zero() {
+        return fail("database.pool_timeout", "must be more than 0s");
+    }
     if config.database.connect_timeout.is_zero() {
         return fail("database.connect_timeout", "must be more than 0s");
     }
