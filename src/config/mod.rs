@@ -67,8 +67,14 @@ pub struct DatabaseConfig {
 #[serde(default)]
 pub struct RedisConfig {
     /// `redis://host:port/db` (`REDIS_URL`); unset: throttles and reset tokens live in process.
+    /// Also `rediss://` (TLS), `redis+cluster://h1:p,h2:p/`, `redis+sentinel://h1:p,h2:p/SERVICE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<ConnectionUrl>,
+    /// PEM roots to check a TLS Redis with; unset: the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow `#insecure` in a `rediss://` URL (TLS without certificate checks).
+    pub tls_insecure: bool,
     /// Prepended to every key authd writes.
     pub key_prefix: String,
     /// Per-operation timeout.
@@ -324,6 +330,8 @@ impl Default for RedisConfig {
     fn default() -> RedisConfig {
         RedisConfig {
             url: None,
+            ca_file: None,
+            tls_insecure: false,
             key_prefix: "authd:".into(),
             timeout: Duration::millis(250),
         }

@@ -65,14 +65,19 @@ fn database(config: &Config) -> Result<(), Failure> {
 
 fn redis(config: &Config) -> Result<(), Failure> {
     if let Some(url) = &config.redis.url {
-        if !matches!(
-            url.scheme().as_deref(),
-            Some("redis" | "rediss" | "redis+unix" | "unix")
-        ) {
+        if let Err(reason) = crate::kv::Address::parse(url.expose(), config.redis.tls_insecure) {
             return fail(
                 "redis.url",
-                format!("unsupported Redis URL {url}: expected redis://host:port/db"),
+                format!("unsupported Redis URL {url}: {reason}"),
             );
+        }
+        if let Some(path) = &config.redis.ca_file {
+            if !path.is_file() {
+                return fail(
+                    "redis.ca_file",
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
         }
     }
     if config.redis.timeout.is_zero() {

@@ -145,6 +145,10 @@ pub trait Store:
     /// One round trip to the database (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;
 
+    /// Whether a write would succeed: one insert in a transaction that is
+    /// rolled back (a read-only file, a standby or a read-only role fail it).
+    fn probe_write(&self) -> Result<(), StoreError>;
+
     /// The pool's connections and the error count.
     fn pool_state(&self) -> PoolState;
 

@@ -286,6 +286,17 @@ impl Store for PostgresStore {
             .map_err(db_error)
     }
 
+    fn probe_write(&self) -> Result<(), StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO authd_locks (name, holder, expires_at) VALUES ('authd:readyz-probe', '', now()) ON CONFLICT (name) DO NOTHING",
+            &[],
+        )
+        .map_err(db_error)?;
+        tx.rollback().map_err(db_error)
+    }
+
     fn pool_state(&self) -> PoolState {
         let Some(pool) = self.pool.as_ref() else {
             return PoolState::default();
