@@ -16,6 +16,7 @@ pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod redis_server;
+pub mod redis_topology;
 pub mod server;
 pub mod smtp;
 pub mod tls;
