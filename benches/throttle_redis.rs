@@ -56,6 +56,7 @@ fn main() {
             url: Some(ConnectionUrl::new(url.clone())),
             key_prefix: format!("authd_bench_{}:", std::process::id()),
             timeout: authd::config::Duration::secs(1),
+            ..RedisConfig::default()
         };
         let kv = Kv::connect_lazy(&config)
             .expect("a valid Redis URL")

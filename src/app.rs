@@ -36,6 +36,8 @@ pub struct AppState {
     pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
     pub development: bool,
+    /// What this instance's periodic prune did.
+    pub prune: Arc<crate::maintenance::PruneStats>,
 }
 
 impl std::ops::Deref for App {
@@ -90,7 +92,9 @@ impl App {
         let kv = Kv::connect_lazy(&config.redis)?;
         let throttle = Arc::new(Throttle::new(&config.throttle, kv.clone()));
         let reset = ResetService::start(&config, Arc::clone(tokens.store()), kv.clone())?;
+        let prune = Arc::new(crate::maintenance::PruneStats::default());
         let metrics = Metrics::new(Sources {
+            prune: Arc::clone(&prune),
             hashing: tokens.pool().clone(),
             store: Arc::clone(tokens.store()),
             throttle: Arc::clone(&throttle),
@@ -106,6 +110,7 @@ impl App {
             schema,
             kv,
             development,
+            prune,
         };
         Ok((App(Arc::new(state)), key_source))
     }

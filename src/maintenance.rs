@@ -1,9 +1,16 @@
 //! Periodic work a server does besides serving: every
 //! `blacklist.auto_prune_interval` (off with `0s`) it prunes expired tokens
 //! with the same batched code as `authd blacklist prune`. A lease row in the
-//! database (`authd_locks`, held at most `LEASE` long) makes sure only one
-//! instance sharing the database prunes at a time.
+//! database (`authd_locks`) makes sure the fleet sharing the database
+//! prunes once per interval: taken (at most `LEASE` long) to prune, then
+//! kept until one interval after the prune finished, so the other
+//! instances skip until the interval has passed. A failed prune gives the
+//! lease back, so another instance tries at its next tick.
+//!
+//! Each instance counts the rows it pruned and when it last pruned
+//! ([`PruneStats`], exported as metrics).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::app::App;
@@ -16,6 +23,17 @@ const LEASE_NAME: &str = "auto_prune";
 const LEASE: Duration = Duration::from_secs(15 * 60);
 /// Rows per batch: short transactions, so requests are never held up long.
 const BATCH: u32 = 5_000;
+
+/// What this instance's auto-prune did, for metrics.
+#[derive(Debug, Default)]
+pub struct PruneStats {
+    /// Rows removed since start.
+    pub rows: AtomicU64,
+    /// Prunes run since start.
+    pub runs: AtomicU64,
+    /// Unix time (seconds) of the last prune that finished; 0: none yet.
+    pub last_run_unix: AtomicU64,
+}
 
 /// Starts the periodic prune, unless it is switched off; the server aborts
 /// the task when it stops.
@@ -38,7 +56,7 @@ pub fn spawn_auto_prune(app: &App) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-async fn run_once(app: &App, holder: &str) {
+pub async fn run_once(app: &App, holder: &str) {
     let store = app.tokens.store();
     let (name, me) = (LEASE_NAME, holder.to_string());
     let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
@@ -57,12 +75,33 @@ async fn run_once(app: &App, holder: &str) {
     })
     .await;
     match result {
-        Ok(report) => tracing::info!(
-            refresh_tokens = report.refresh_tokens,
-            reset_tokens = report.reset_tokens,
-            sessions = report.sessions,
-            "auto-prune removed expired rows"
-        ),
+        Ok(report) => {
+            let rows = report.refresh_tokens + report.reset_tokens + report.sessions;
+            let stats = &app.prune;
+            stats.rows.fetch_add(rows, Ordering::Relaxed);
+            stats.runs.fetch_add(1, Ordering::Relaxed);
+            let now = domain::now();
+            stats.last_run_unix.store(
+                u64::try_from(now.timestamp()).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            tracing::info!(
+                refresh_tokens = report.refresh_tokens,
+                reset_tokens = report.reset_tokens,
+                sessions = report.sessions,
+                "auto-prune removed expired rows"
+            );
+            // Keep the lease for one interval from now: it records this run,
+            // and the others skip until the interval has passed.
+            let interval = chrono::Duration::from_std(*app.config.blacklist.auto_prune_interval)
+                .unwrap_or(chrono::Duration::MAX);
+            let me = holder.to_string();
+            let kept = blocking(store, move |s| s.try_lease(name, &me, now + interval, now)).await;
+            if !matches!(kept, Ok(true)) {
+                tracing::warn!("auto-prune: could not keep the lease; another instance may prune before the interval has passed");
+            }
+            return;
+        }
         Err(error) => tracing::warn!(%error, "auto-prune failed; it will try again next interval"),
     }
     let me = holder.to_string();

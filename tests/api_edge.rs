@@ -51,9 +51,13 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         );
     }
     let ready = server.call(Method::GET, "/readyz", None, None).await;
+    let version = ready.body["schema_expected"].clone();
+    assert!(version.as_u64().is_some_and(|v| v > 0), "{}", ready.text);
     assert_eq!(
         ready.body,
-        json!({"status": "ok", "database": "ok", "redis": "disabled"})
+        json!({"status": "ok", "database": "ok", "schema_version": version,
+               "schema_expected": version, "redis": "disabled",
+               "throttle": "memory", "reset_tokens": "database"})
     );
 }
 

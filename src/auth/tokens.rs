@@ -89,7 +89,7 @@ pub async fn blocking<T: Send + 'static>(
         let result = call(store.as_ref());
         store.note_call(matches!(
             result,
-            Err(StoreError::Unavailable(_) | StoreError::Database(_))
+            Err(StoreError::Unavailable(_) | StoreError::Busy | StoreError::Database(_))
         ));
         result
     })

@@ -123,12 +123,35 @@ impl Cli {
         }
         let loaded = config::load(LoadOptions::from_process(self.config.clone(), flags))?;
         let development = loaded.config.debug || !loaded.configured;
+        let mut config = loaded.config;
+        if self.command.is_admin() {
+            // An admin command needs one connection, not a server's pool: it
+            // must fit in the slots the servers leave (see the README's
+            // connection budget), and it waits up to connect_timeout for one.
+            config.database.pool_size = 1;
+            config.database.min_idle = 0;
+            config.database.pool_timeout = config.database.connect_timeout;
+        }
         Ok(Context {
-            config: loaded.config,
+            config,
             config_file: loaded.file,
             output: self.output,
             development,
         })
+    }
+}
+
+impl Command {
+    /// Commands an operator runs beside the servers, on one database connection.
+    fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Command::Migrate(_)
+                | Command::User(_)
+                | Command::Blacklist(_)
+                | Command::Token(_)
+                | Command::Import(_)
+        )
     }
 }
 

@@ -50,6 +50,11 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
     let (app, keys) = App::build(config, context.development)?;
     announce(&app, &keys);
     runtime.block_on(async {
+        if let Some(kv) = &app.kv {
+            kv.probe()
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+        }
         let server = Server::bind(app.clone(), bind)
             .await
             .map_err(|e| CliError::Failed(format!("cannot listen on {bind}: {e}")))?;

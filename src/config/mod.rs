@@ -46,8 +46,16 @@ pub struct DatabaseConfig {
     pub url: ConnectionUrl,
     /// Most connections the pool keeps open.
     pub pool_size: u32,
+    /// Connections the pool keeps open even when idle (Postgres).
+    pub min_idle: u32,
+    /// An idle connection above `min_idle` is closed after this (Postgres),
+    /// so a pool grown by a burst gives its slots back.
+    pub idle_timeout: Duration,
     /// How long to wait for a connection before giving up.
     pub connect_timeout: Duration,
+    /// Postgres: how long a request waits for a free pooled connection when every one
+    /// is in use; then it is answered 503 with `Retry-After`.
+    pub pool_timeout: Duration,
     /// SQLite: how long a writer waits for the lock before failing.
     pub busy_timeout: Duration,
     /// Apply pending migrations at start-up. Unset: on for SQLite, off for Postgres.
@@ -59,8 +67,14 @@ pub struct DatabaseConfig {
 #[serde(default)]
 pub struct RedisConfig {
     /// `redis://host:port/db` (`REDIS_URL`); unset: throttles and reset tokens live in process.
+    /// Also `rediss://` (TLS), `redis+cluster://h1:p,h2:p/`, `redis+sentinel://h1:p,h2:p/SERVICE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<ConnectionUrl>,
+    /// PEM roots to check a TLS Redis with; unset: the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow `#insecure` in a `rediss://` URL (TLS without certificate checks).
+    pub tls_insecure: bool,
     /// Prepended to every key authd writes.
     pub key_prefix: String,
     /// Per-operation timeout.
@@ -326,7 +340,10 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: ConnectionUrl::new("sqlite://authd.db"),
             pool_size: 8,
+            min_idle: 1,
+            idle_timeout: Duration::secs(300),
             connect_timeout: Duration::secs(5),
+            pool_timeout: Duration::secs(1),
             busy_timeout: Duration::secs(5),
             auto_migrate: None,
         }
@@ -337,6 +354,8 @@ impl Default for RedisConfig {
     fn default() -> RedisConfig {
         RedisConfig {
             url: None,
+            ca_file: None,
+            tls_insecure: false,
             key_prefix: "authd:".into(),
             timeout: Duration::millis(250),
         }

@@ -49,6 +49,15 @@ fn database(config: &Config) -> Result<(), Failure> {
     if !(1..=1000).contains(&config.database.pool_size) {
         return fail("database.pool_size", "must be between 1 and 1000");
     }
+    if config.database.min_idle > config.database.pool_size {
+        return fail(
+            "database.min_idle",
+            "must not be more than database.pool_size",
+        );
+    }
+    if config.database.pool_timeout.is_zero() {
+        return fail("database.pool_timeout", "must be more than 0s");
+    }
     if config.database.connect_timeout.is_zero() {
         return fail("database.connect_timeout", "must be more than 0s");
     }
@@ -57,14 +66,19 @@ fn database(config: &Config) -> Result<(), Failure> {
 
 fn redis(config: &Config) -> Result<(), Failure> {
     if let Some(url) = &config.redis.url {
-        if !matches!(
-            url.scheme().as_deref(),
-            Some("redis" | "rediss" | "redis+unix" | "unix")
-        ) {
+        if let Err(reason) = crate::kv::Address::parse(url.expose(), config.redis.tls_insecure) {
             return fail(
                 "redis.url",
-                format!("unsupported Redis URL {url}: expected redis://host:port/db"),
+                format!("unsupported Redis URL {url}: {reason}"),
             );
+        }
+        if let Some(path) = &config.redis.ca_file {
+            if !path.is_file() {
+                return fail(
+                    "redis.ca_file",
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
         }
     }
     if config.redis.timeout.is_zero() {

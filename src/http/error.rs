@@ -216,6 +216,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::EmailTaken => ApiError::EmailTaken,
+            StoreError::Busy => ApiError::Unavailable {
+                detail: "Every database connection is in use; retry shortly.",
+                retry_after: 1,
+            },
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable");
                 ApiError::Unavailable {

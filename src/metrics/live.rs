@@ -23,6 +23,7 @@ pub struct Sources {
     pub store: Arc<dyn Store>,
     pub throttle: Arc<Throttle>,
     pub reset: Arc<ResetStats>,
+    pub prune: Arc<crate::maintenance::PruneStats>,
 }
 
 impl fmt::Debug for Sources {
@@ -141,6 +142,24 @@ impl Collector for Sources {
             "reset_requests_dropped",
             "Password reset requests dropped because the queue was full",
             load(&self.reset.dropped),
+        )?;
+        counter(
+            &mut encoder,
+            "prune_rows",
+            "Expired rows this instance's periodic prune removed",
+            load(&self.prune.rows),
+        )?;
+        counter(
+            &mut encoder,
+            "prune_runs",
+            "Periodic prunes this instance ran (the fleet runs one per interval)",
+            load(&self.prune.runs),
+        )?;
+        gauge(
+            &mut encoder,
+            "prune_last_run_timestamp_seconds",
+            "Unix time this instance last finished a periodic prune (0: never)",
+            i64::try_from(load(&self.prune.last_run_unix)).unwrap_or(i64::MAX),
         )
     }
 }

@@ -7,7 +7,8 @@
 //! database, never by a read-then-write in the caller. Methods block; async
 //! callers run them on tokio's blocking pool. Connections come from an r2d2
 //! pool bounded by `database.pool_size`; a caller waits at most
-//! `database.connect_timeout` for one, then gets [`StoreError::Unavailable`].
+//! `database.pool_timeout` for one, then gets [`StoreError::Busy`] (the pool
+//! is full) or [`StoreError::Unavailable`] (the database cannot be reached).
 
 /// The columns of a `User`, in the order both backends' `user_from_row`
 /// read them; a macro so queries can be built with `concat!` at compile time.
@@ -36,6 +37,8 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 pub use import::{ImportOutcome, ImportStore, ImportedUser, OnConflict};
 pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
+pub(crate) use postgres::error_chain;
+pub use postgres::tls as postgres_tls;
 pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
 pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
@@ -110,6 +113,9 @@ pub enum StoreError {
     UserNotFound(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Every pooled connection stayed in use for `database.pool_timeout`.
+    #[error("every database connection is in use")]
+    Busy,
     #[error(transparent)]
     Migration(#[from] MigrationError),
     #[error("database error: {0}")]
@@ -138,6 +144,10 @@ pub trait Store:
 
     /// One round trip to the database (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether a write would succeed: one insert in a transaction that is
+    /// rolled back (a read-only file, a standby or a read-only role fail it).
+    fn probe_write(&self) -> Result<(), StoreError>;
 
     /// The pool's connections and the error count.
     fn pool_state(&self) -> PoolState;

@@ -11,12 +11,15 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod load;
+pub mod pg_server;
 pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod redis_server;
+pub mod redis_topology;
 pub mod server;
 pub mod smtp;
+pub mod tls;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -293,4 +296,13 @@ pub fn file_in(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
     path
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -64,14 +64,17 @@ impl DatabaseSource {
                 Connection::Sqlite(conn)
             }
             Some("postgres" | "postgresql") => {
-                let client =
-                    postgres::Client::connect(url.expose(), postgres::NoTls).map_err(|e| {
-                        ImportError::Source(format!(
-                            "{url}: {}",
-                            e.as_db_error()
-                                .map_or_else(|| e.to_string(), |db| db.message().to_string())
-                        ))
-                    })?;
+                let target = crate::store::postgres_tls::target(url.expose())
+                    .map_err(|e| ImportError::Input(format!("invalid database URL {url}: {e}")))?;
+                let client = target.config.connect(target.tls).map_err(|e| {
+                    ImportError::Source(format!(
+                        "{url}: {}",
+                        e.as_db_error().map_or_else(
+                            || crate::store::error_chain(&e),
+                            |db| db.message().to_string()
+                        )
+                    ))
+                })?;
                 Connection::Postgres(Box::new(client))
             }
             _ => {

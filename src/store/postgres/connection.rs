@@ -7,23 +7,76 @@
 //! [`PgConnection::prepared`] and reused for the connection's life. The
 //! cache holds only `&'static str` SQL, so it is bounded by the number of
 //! such constants in the code.
+//!
+//! Connecting goes through a backoff shared by the whole pool: after a
+//! failed attempt, the next one waits a capped, jittered, doubling delay,
+//! and r2d2's own retries in between fail at once without reaching the
+//! database. A database at `max_connections` (or down) thus sees a few
+//! attempts a second from a pool, not one per checkout.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
+use rand::Rng;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The first pause after a failed connection attempt.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest pause between two connection attempts of one pool. A
+/// database back from a short outage is used again within this.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
 /// r2d2's manager for [`PgConnection`]s: connecting and health checks are
-/// r2d2_postgres's, only the statement cache is added.
-#[derive(Debug)]
-pub struct Manager(PostgresConnectionManager<NoTls>);
+/// r2d2_postgres's; the statement cache and the backoff are added.
+pub struct Manager {
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
+    backoff: Mutex<Backoff>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Manager")
+    }
+}
 
 impl Manager {
-    pub fn new(config: postgres::Config) -> Manager {
-        Manager(PostgresConnectionManager::new(config, NoTls))
+    pub fn new(config: postgres::Config, tls: MakeRustlsConnect) -> Manager {
+        Manager {
+            inner: PostgresConnectionManager::new(config, tls),
+            backoff: Mutex::new(Backoff::default()),
+        }
     }
+}
+
+/// Failed attempts in a row and when the next may run.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    next_attempt: Option<Instant>,
+}
+
+impl Backoff {
+    fn delay(failures: u32) -> Duration {
+        let doubled = BACKOFF_FIRST.saturating_mul(1 << failures.min(16));
+        let capped = doubled.min(BACKOFF_CAP);
+        // Jitter (50-100%) keeps the pools of a fleet from retrying in step.
+        capped.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+/// Why a connection was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+    #[error("waiting {0:?} before connecting again after a failed attempt")]
+    BackingOff(Duration),
 }
 
 /// A client and the statements prepared on it so far.
@@ -59,20 +112,37 @@ impl DerefMut for PgConnection {
 
 impl ManageConnection for Manager {
     type Connection = PgConnection;
-    type Error = postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConnection, postgres::Error> {
-        Ok(PgConnection {
-            client: self.0.connect()?,
-            statements: HashMap::new(),
-        })
+    fn connect(&self) -> Result<PgConnection, ConnectError> {
+        let now = Instant::now();
+        if let Some(next) = self.backoff.lock().expect("backoff lock").next_attempt {
+            if now < next {
+                return Err(ConnectError::BackingOff(next - now));
+            }
+        }
+        match self.inner.connect() {
+            Ok(client) => {
+                *self.backoff.lock().expect("backoff lock") = Backoff::default();
+                Ok(PgConnection {
+                    client,
+                    statements: HashMap::new(),
+                })
+            }
+            Err(error) => {
+                let mut backoff = self.backoff.lock().expect("backoff lock");
+                backoff.next_attempt = Some(Instant::now() + Backoff::delay(backoff.failures));
+                backoff.failures = backoff.failures.saturating_add(1);
+                Err(error.into())
+            }
+        }
     }
 
-    fn is_valid(&self, connection: &mut PgConnection) -> Result<(), postgres::Error> {
-        self.0.is_valid(&mut connection.client)
+    fn is_valid(&self, connection: &mut PgConnection) -> Result<(), ConnectError> {
+        Ok(self.inner.is_valid(&mut connection.client)?)
     }
 
     fn has_broken(&self, connection: &mut PgConnection) -> bool {
-        self.0.has_broken(&mut connection.client)
+        self.inner.has_broken(&mut connection.client)
     }
 }

@@ -3,8 +3,8 @@
 //! The connection string is libpq-style (`postgres://user@host/db?options=...`);
 //! `options=-csearch_path=NAME` puts authd's tables in their own schema.
 //! Migrations serialize on a transaction-scoped advisory lock keyed by the
-//! schema, so instances starting together migrate once. TLS to the database
-//! is not offered yet: use a local socket or a private network.
+//! schema, so instances starting together migrate once. TLS follows libpq's
+//! `sslmode` and friends in the URL (see `tls`).
 
 mod connection;
 mod import;
@@ -12,8 +12,9 @@ mod legacy_tokens;
 mod prune;
 mod reset_tokens;
 mod sessions;
+pub mod tls;
 
-use postgres::{error::SqlState, NoTls, Row};
+use postgres::{error::SqlState, Row};
 use r2d2::{Pool, PooledConnection};
 
 use connection::Manager;
@@ -49,20 +50,16 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE authd_schema_migrations (
 const MIGRATION_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtext('authd_migrate:' || current_schema()))";
 
-/// The longest pause between two attempts to replace a lost connection.
-///
-/// r2d2 retries a failed connection with a doubling delay capped at half
-/// the pool's `connection_timeout`; with the 5 s default a database back
-/// from a short outage would wait up to 2.5 s for the next attempt. The
-/// pool is therefore built with twice this value, and each checkout waits
-/// `database.connect_timeout` itself.
-const RECONNECT_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often r2d2 looks for connections to add when the pool is below
+/// `min_idle`. Each attempt goes through the manager's backoff (see
+/// `connection`), which does the real pacing.
+const POOL_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct PostgresStore {
     /// Always `Some` until dropped (see `Drop`).
     pool: Option<Pool<Manager>>,
     counts: CallCounts,
-    /// `database.connect_timeout`: how long a checkout waits for a connection.
+    /// `database.pool_timeout`: how long a checkout waits for a connection.
     checkout_timeout: std::time::Duration,
 }
 
@@ -83,7 +80,11 @@ impl Drop for PostgresStore {
 
 impl PostgresStore {
     pub fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> {
-        let mut pg_config: postgres::Config = config.url.expose().parse().map_err(|e| {
+        let tls::PgTarget {
+            config: mut pg_config,
+            tls,
+            ..
+        } = tls::target(config.url.expose()).map_err(|e| {
             StoreError::Unavailable(format!("invalid database URL {}: {e}", config.url))
         })?;
         pg_config.connect_timeout(*config.connect_timeout);
@@ -93,37 +94,70 @@ impl PostgresStore {
             pg_config.application_name("authd");
         }
         // One direct connection first: the pool would only report "timed
-        // out", while the driver's error chain says why (refused, auth, ...).
-        pg_config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(error_chain(&e)))?;
-        // Unchecked: the connection above proved the database answers, and
-        // the pool's own timeout only paces reconnection (see RECONNECT_BACKOFF_CAP).
+        // out", while the driver's error chain says why (refused, auth, TLS).
+        first_connection(&pg_config, &tls, *config.connect_timeout)?;
+        // Unchecked: the connection above proved the database answers.
         let pool = Pool::builder()
             .max_size(config.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(RECONNECT_BACKOFF_CAP * 2)
+            .min_idle(Some(config.min_idle))
+            .idle_timeout(Some(*config.idle_timeout).filter(|t| !t.is_zero()))
+            .connection_timeout(POOL_CONNECTION_TIMEOUT)
             // Failures reach the caller as StoreError; r2d2's own log lines would repeat them.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager::new(pg_config));
+            .build_unchecked(Manager::new(pg_config, tls));
         Ok(PostgresStore {
             pool: Some(pool),
-            checkout_timeout: *config.connect_timeout,
+            checkout_timeout: *config.pool_timeout,
             counts: CallCounts::default(),
         })
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
-        self.pool
+        let pool = self
+            .pool
             .as_ref()
-            .expect("the pool lives until the store is dropped")
-            .get_timeout(self.checkout_timeout)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .expect("the pool lives until the store is dropped");
+        pool.get_timeout(self.checkout_timeout).map_err(|e| {
+            let state = pool.state();
+            if state.connections >= pool.max_size() && state.idle_connections == 0 {
+                StoreError::Busy
+            } else {
+                StoreError::Unavailable(e.to_string())
+            }
+        })
+    }
+}
+
+/// The first connection of a store. A database with every slot taken
+/// (`too many clients`) or still starting is tried again, with backoff,
+/// until `wait` has passed: an admin command run while servers hold the
+/// slots waits for one to be given back instead of failing at once.
+fn first_connection(
+    config: &postgres::Config,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    wait: std::time::Duration,
+) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        let error = match config.connect(tls.clone()) {
+            Ok(_client) => return Ok(()),
+            Err(error) => error,
+        };
+        let busy = matches!(
+            error.code(),
+            Some(&SqlState::TOO_MANY_CONNECTIONS) | Some(&SqlState::CANNOT_CONNECT_NOW)
+        );
+        if !busy || std::time::Instant::now() + pause > deadline {
+            return Err(StoreError::Unavailable(error_chain(&error)));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(connection::BACKOFF_CAP);
     }
 }
 
 /// An error and its causes on one line: "error connecting to server: Connection refused (os error 111)".
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -256,6 +290,17 @@ impl Store for PostgresStore {
             .simple_query("SELECT 1")
             .map(|_| ())
             .map_err(db_error)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO authd_locks (name, holder, expires_at) VALUES ('authd:readyz-probe', '', now()) ON CONFLICT (name) DO NOTHING",
+            &[],
+        )
+        .map_err(db_error)?;
+        tx.rollback().map_err(db_error)
     }
 
     fn pool_state(&self) -> PoolState {

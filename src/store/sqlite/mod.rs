@@ -88,6 +88,9 @@ impl SqliteStore {
     }
 }
 
+/// The readiness write (rolled back): a lease row nobody else names.
+const PROBE_WRITE: &str = "INSERT INTO authd_locks (name, holder, expires_at) VALUES ('authd:readyz-probe', '', 0) ON CONFLICT (name) DO NOTHING";
+
 fn to_micros(at: Timestamp) -> i64 {
     at.timestamp_micros()
 }
@@ -201,6 +204,14 @@ impl Store for SqliteStore {
         self.conn()?
             .query_row("SELECT 1", [], |_| Ok(()))
             .map_err(db_error)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute(PROBE_WRITE, []).map_err(db_error)?;
+        // Dropped without commit: rolled back.
+        Ok(())
     }
 
     fn pool_state(&self) -> PoolState {

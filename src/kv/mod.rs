@@ -1,11 +1,20 @@
-//! The Redis connection: one multiplexed, self-reconnecting connection
-//! (redis' `ConnectionManager`) shared by every request, every operation
-//! bounded by `redis.timeout`, every key under `redis.key_prefix`. It is
-//! created lazily, so a server starts (and falls back) while Redis is down.
+//! The Redis connection shared by every request: one server, a Cluster or
+//! a Sentinel-managed master (see `address` for the URL forms and
+//! `connection` for how each reconnects), every operation bounded by
+//! `redis.timeout`, every key under `redis.key_prefix`. It is created
+//! lazily, so a server starts (and falls back) while Redis is down.
+
+mod address;
+mod connection;
+mod probe;
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+
+pub use address::Address;
+pub use connection::KvConnection;
+use connection::{Target, TlsFiles};
 
 use crate::config::RedisConfig;
 
@@ -15,11 +24,14 @@ pub enum KvError {
     Timeout(Duration),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("{0}")]
+    Config(String),
 }
 
 #[derive(Clone)]
 pub struct Kv {
-    connection: ConnectionManager,
+    target: Arc<Target>,
+    address: Arc<Address>,
     prefix: String,
     timeout: Duration,
 }
@@ -30,19 +42,28 @@ impl Kv {
         let Some(url) = &config.url else {
             return Ok(None);
         };
-        let client = redis::Client::open(url.expose())?;
+        let address = Address::parse(url.expose(), config.tls_insecure)
+            .map_err(|e| KvError::Config(format!("redis.url {url}: {e}")))?;
+        let root_cert =
+            match &config.ca_file {
+                None => None,
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    KvError::Config(format!("redis.ca_file {}: {e}", path.display()))
+                })?),
+            };
         let timeout = *config.timeout;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)?;
+        let target = Target::new(&address, &TlsFiles { root_cert }, timeout)?;
         Ok(Some(Kv {
-            connection,
+            target: Arc::new(target),
+            address: Arc::new(address),
             prefix: config.key_prefix.clone(),
             timeout,
         }))
+    }
+
+    /// What `redis.url` names.
+    pub fn address(&self) -> &Address {
+        &self.address
     }
 
     /// `{redis.key_prefix}{key}`.
@@ -60,16 +81,21 @@ impl Kv {
     /// the fresh attempt, within the same timeout.
     pub async fn run<T, F, Fut>(&self, operation: F) -> Result<T, KvError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(KvConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let attempt = async {
-            match operation(self.connection.clone()).await {
+            let result = match operation(self.target.connection().await?).await {
                 Err(error) if error.is_connection_refusal() => {
-                    operation(self.connection.clone()).await
+                    self.target.failed(&error);
+                    operation(self.target.connection().await?).await
                 }
                 result => result,
+            };
+            if let Err(error) = &result {
+                self.target.failed(error);
             }
+            result
         };
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => Ok(result?),
