@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use authd::config::{Config, ConnectionUrl, RedisConfig};
 use authd::kv::{Kv, KvError};
-use authd::throttle::{Identity, RedisState, Scope, Throttle};
+use authd::throttle::{ClientNet, Identity, RedisState, Scope, Throttle};
 use common::redis_topology::{self, Cluster, SentinelSet, TlsRedis};
 
 fn redis_config(url: &str) -> RedisConfig {
@@ -25,8 +25,9 @@ fn kv(config: &RedisConfig) -> Kv {
 
 fn identity(n: u8) -> Identity {
     Identity {
-        ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)),
+        client: ClientNet::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)), 64),
         email: Some(format!("user{n}@example.com")),
+        user: None,
     }
 }
 
@@ -35,10 +36,10 @@ async fn passes(throttles: &[&Throttle], who: &Identity, attempts: usize) -> usi
     let mut passed = 0;
     for i in 0..attempts {
         let decision = throttles[i % throttles.len()]
-            .check(Scope::Login, who)
+            .check(&[Scope::Login], who)
             .await
             .expect("memory fallback never refuses");
-        if decision.is_none_or(|d| d.outcome.allowed) {
+        if decision.is_none_or(|d| d.allowed()) {
             passed += 1;
         }
     }
@@ -186,14 +187,16 @@ async fn sentinel_failover_under_load_returns_throttling_to_the_new_master() {
     let mut set = SentinelSet::start();
     let config = redis_config(&set.url());
     let throttle = Throttle::new(&Config::default().throttle, Some(kv(&config)));
-    let who = |n: u32| Identity {
-        ip: IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + n)),
-        email: None,
+    let who = |n: u32| {
+        Identity::client(ClientNet::new(
+            IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + n)),
+            64,
+        ))
     };
     // Sentinels need a moment to agree on the master and see the replica.
     let deadline = Instant::now() + Duration::from_secs(15);
     while throttle
-        .check(Scope::Registration, &who(0))
+        .check(&[Scope::Registration], &who(0))
         .await
         .unwrap()
         .is_none()
@@ -210,7 +213,7 @@ async fn sentinel_failover_under_load_returns_throttling_to_the_new_master() {
     while killed.elapsed() < Duration::from_secs(40) {
         requests += 1;
         throttle
-            .check(Scope::Registration, &who(requests))
+            .check(&[Scope::Registration], &who(requests))
             .await
             .unwrap();
         if throttle.redis_state() == RedisState::Up && set.master_port() != old {
