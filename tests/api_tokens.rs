@@ -20,6 +20,7 @@ http_suite!(
     thirty_two_concurrent_refreshes_give_one_200,
     reuse_after_the_grace_revokes_the_session,
     the_refresh_cookie_works_and_the_body_wins,
+    the_refresh_cookie_is_refused_from_another_origins_page,
     verify_accepts_live_tokens_only,
     logout_scopes_reach_access_tokens_at_once,
     a_dead_refresh_token_cannot_end_other_sessions,
@@ -217,6 +218,70 @@ async fn the_refresh_cookie_works_and_the_body_wins(db: &TestDb) {
         cleared.starts_with("authd_refresh=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
+}
+
+/// Found by an outside review: cookie-based refresh and logout relied on
+/// SameSite alone, and a sibling subdomain is the same site.
+async fn the_refresh_cookie_is_refused_from_another_origins_page(db: &TestDb) {
+    let server = TestServer::start(db, |c| {
+        c.http.cors_allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    server.register("ada@example.com").await;
+    let own_origin = server.base.clone();
+    let send = |path: &'static str, token: String, browser: &[(&'static str, String)]| {
+        let mut request = server
+            .client
+            .post(server.url(path))
+            .header("cookie", format!("authd_refresh={token}"));
+        for (name, value) in browser {
+            request = request.header(*name, value);
+        }
+        async move { common::server::Reply::from(request.send().await.unwrap()).await }
+    };
+    let login = server.login("ada@example.com").await;
+    let refresh_path = "/api/auth/token/refresh/";
+    for foreign in [
+        vec![("origin", "https://blog.example.com".to_string())],
+        vec![("origin", "null".to_string())],
+        vec![("sec-fetch-site", "same-site".to_string())],
+        vec![("sec-fetch-site", "cross-site".to_string())],
+    ] {
+        send(refresh_path, refresh(&login), &foreign)
+            .await
+            .assert_problem(403, "csrf_failed");
+        send("/api/auth/logout/", refresh(&login), &foreign)
+            .await
+            .assert_problem(403, "csrf_failed");
+    }
+    assert_eq!(
+        server.get("/api/auth/me/", &access(&login)).await.status,
+        StatusCode::OK,
+        "no refused request touched the session"
+    );
+
+    // The server's own pages, listed origins, and clients that are no
+    // browser (neither header) pass; so does a token in the body.
+    let mut token = refresh(&login);
+    for allowed in [
+        vec![("origin", own_origin.clone())],
+        vec![("origin", "https://app.example.com".to_string())],
+        vec![("sec-fetch-site", "same-origin".to_string())],
+        vec![],
+    ] {
+        let rotated = send(refresh_path, token.clone(), &allowed).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{allowed:?}: {}", rotated.text);
+        token = refresh(&rotated.body);
+    }
+    let in_body = server
+        .client
+        .post(server.url(refresh_path))
+        .header("origin", "https://blog.example.com")
+        .json(&json!({"refresh": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_body.status(), StatusCode::OK, "the body is not the cookie");
 }
 
 async fn verify_accepts_live_tokens_only(db: &TestDb) {

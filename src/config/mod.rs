@@ -97,6 +97,11 @@ pub struct HttpConfig {
     /// `.example.com` a domain and its subdomains.
     pub allowed_hosts: Vec<String>,
     pub cors_allowed_origins: Vec<String>,
+    /// This server's origin as browsers see it (`https://auth.example.com`),
+    /// for the refresh cookie's cross-origin check; unset: the request's
+    /// scheme and `Host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Peers whose forwarding header (`forwarded_header`) is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// The one header the trusted proxies set: `x-forwarded-for` or
@@ -374,6 +379,7 @@ impl Default for HttpConfig {
             shutdown_grace: Duration::secs(30),
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             cors_allowed_origins: Vec::new(),
+            public_url: None,
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
             hsts: false,

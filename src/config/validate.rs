@@ -115,13 +115,18 @@ fn http(config: &Config) -> Result<(), Failure> {
         );
     }
     for origin in &http.cors_allowed_origins {
-        let valid = origin.split_once("://").is_some_and(|(scheme, host)| {
-            matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
-        });
-        if !valid {
+        if !is_origin(origin) {
             return fail(
                 "http.cors_allowed_origins",
                 format!("{origin:?} is not an origin such as https://app.example.com"),
+            );
+        }
+    }
+    if let Some(url) = &http.public_url {
+        if !is_origin(url.trim_end_matches('/')) {
+            return fail(
+                "http.public_url",
+                format!("{url:?} is not an origin such as https://auth.example.com"),
             );
         }
     }
@@ -274,6 +279,13 @@ fn reset_and_mail(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `scheme://host[:port]` with scheme http or https and nothing after.
+fn is_origin(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, host)| {
+        matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+    })
+}
+
 fn log(config: &Config) -> Result<(), Failure> {
     tracing_subscriber::EnvFilter::try_new(crate::logging::filter_directives(&config.log.level))
         .map(|_| ())
@@ -351,6 +363,10 @@ mod tests {
             (
                 "http.cors_allowed_origins",
                 Box::new(|c| c.http.cors_allowed_origins = vec!["app.example.com".into()]),
+            ),
+            (
+                "http.public_url",
+                Box::new(|c| c.http.public_url = Some("https://auth.example.com/login".into())),
             ),
             (
                 "reset.store",

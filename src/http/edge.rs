@@ -29,6 +29,8 @@ use crate::app::App;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestInfo {
     pub client_ip: IpAddr,
+    /// The TCP peer (a proxy, when there is one).
+    pub peer: IpAddr,
 }
 
 /// Which of the server's listeners a request came in on.
@@ -56,6 +58,7 @@ pub async fn handle(
             &app.config.http.trusted_proxies,
             app.config.http.forwarded_header,
         ),
+        peer: peer.ip(),
     };
     let method = request.method().clone();
     let path = request.uri().path();

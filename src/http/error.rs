@@ -29,6 +29,8 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed(&'static [Method]),
     DisallowedHost,
+    /// The refresh cookie came with a request from another origin's page.
+    CsrfFailed,
     /// A throttle rule is exhausted; one more request passes in N seconds.
     Throttled(u64),
     ResetTokenInvalid,
@@ -85,6 +87,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::CsrfFailed => StatusCode::FORBIDDEN,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -106,6 +109,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::DisallowedHost => "disallowed_host",
+            ApiError::CsrfFailed => "csrf_failed",
             ApiError::Throttled(_) => "throttled",
             ApiError::ResetTokenInvalid => "reset_token_invalid",
             ApiError::Unavailable { .. } => "service_unavailable",
@@ -141,6 +145,9 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(_) => "Method not allowed.".into(),
             ApiError::DisallowedHost => "The Host header is not one this server answers to.".into(),
+            ApiError::CsrfFailed => {
+                "The refresh cookie was sent from a page of another origin.".into()
+            }
             ApiError::Unavailable { detail, .. } => (*detail).into(),
             ApiError::Internal => {
                 "Internal server error; the log has the details under this request's X-Request-Id."

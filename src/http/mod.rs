@@ -5,6 +5,7 @@
 
 mod client_ip;
 mod conn;
+mod csrf;
 mod edge;
 pub mod error;
 mod handlers;

@@ -26,8 +26,12 @@ pub struct LogoutRequest {
 }
 
 impl LogoutRequest {
-    async fn read(app: &App, request: Request<Incoming>) -> Result<LogoutRequest, ApiError> {
-        let (refresh, mut fields) = refresh_token(app, request).await?;
+    async fn read(
+        app: &App,
+        request: Request<Incoming>,
+        peer: std::net::IpAddr,
+    ) -> Result<LogoutRequest, ApiError> {
+        let (refresh, mut fields) = refresh_token(app, request, peer).await?;
         let scope = match fields.optional_string("scope").as_deref() {
             None | Some("local") => Some(LogoutScope::Local),
             Some("others") => Some(LogoutScope::Others),
@@ -62,13 +66,19 @@ impl LogoutRequest {
     responses(
         (status = 200, description = "The session(s) are revoked.", body = EmptyBody,
             headers(("Set-Cookie" = String, description = "Clears the refresh cookie (not for `others`)."))),
+        (status = 403, description = "`csrf_failed`: the token came from the refresh cookie, and the request says it comes from a page of another origin.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`token_not_valid`: not a refresh token this server signed.",
             body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("refresh_cookie" = [])),
 )]
-pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
-    let request = LogoutRequest::read(app, request).await?;
+pub async fn post(
+    app: &App,
+    request: Request<Incoming>,
+    peer: std::net::IpAddr,
+) -> Result<Response, ApiError> {
+    let request = LogoutRequest::read(app, request, peer).await?;
     app.tokens.logout(&request.refresh, request.scope).await?;
     let mut response = empty_object();
     if request.scope != LogoutScope::Others {

@@ -52,9 +52,9 @@ pub async fn handle(
         Route::PasswordResetConfirm => {
             throttled(app, scopes, &client, password_reset::confirm(app, request)).await
         }
-        Route::Refresh => refresh::post(app, request).await,
+        Route::Refresh => refresh::post(app, request, info.peer).await,
         Route::Verify => verify::post(app, request).await,
-        Route::Logout => logout::post(app, request).await,
+        Route::Logout => logout::post(app, request, info.peer).await,
         Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
         Route::Me => me::get(app, request).await,
         Route::PasswordChange => {
@@ -94,9 +94,13 @@ async fn fields(app: &App, request: Request<Incoming>) -> Result<Fields, ApiErro
 async fn refresh_token(
     app: &App,
     request: Request<Incoming>,
+    peer: std::net::IpAddr,
 ) -> Result<(Option<String>, Fields), ApiError> {
     let from_cookie =
         cookie(request.headers(), &app.config.http.refresh_cookie).map(str::to_string);
+    let cookie_check = from_cookie
+        .as_ref()
+        .map(|_| super::csrf::check_cookie_request(&app.config.http, request.headers(), peer));
     let mut fields = fields(app, request).await?;
     let token = match fields.optional_string("refresh") {
         Some(token) if !token.is_empty() => Some(token),
@@ -104,7 +108,11 @@ async fn refresh_token(
             fields.error("refresh", "This field may not be blank.");
             None
         }
-        None if from_cookie.is_some() => from_cookie,
+        None if from_cookie.is_some() => {
+            // Only the cookie path: a token in the body is no browser's doing.
+            cookie_check.unwrap_or(Ok(()))?;
+            from_cookie
+        }
         None => {
             fields.error("refresh", "This field is required.");
             None

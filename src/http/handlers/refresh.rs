@@ -19,8 +19,12 @@ pub struct RefreshRequest {
 }
 
 impl RefreshRequest {
-    async fn read(app: &App, request: Request<Incoming>) -> Result<RefreshRequest, ApiError> {
-        let (refresh, fields) = refresh_token(app, request).await?;
+    async fn read(
+        app: &App,
+        request: Request<Incoming>,
+        peer: std::net::IpAddr,
+    ) -> Result<RefreshRequest, ApiError> {
+        let (refresh, fields) = refresh_token(app, request, peer).await?;
         fields.finish()?;
         Ok(RefreshRequest {
             refresh: refresh.ok_or(ApiError::Internal)?,
@@ -42,13 +46,19 @@ impl RefreshRequest {
     responses(
         (status = 200, description = "A new token pair; the refresh cookie is set.", body = PairBody,
             headers(("Set-Cookie" = String, description = "The new refresh token's cookie."))),
+        (status = 403, description = "`csrf_failed`: the token came from the refresh cookie, and the request says it comes from a page of another origin.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`token_not_valid`: bad signature, expired, revoked, reused, or not a refresh token.",
             body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("refresh_cookie" = [])),
 )]
-pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
-    let request = RefreshRequest::read(app, request).await?;
+pub async fn post(
+    app: &App,
+    request: Request<Incoming>,
+    peer: std::net::IpAddr,
+) -> Result<Response, ApiError> {
+    let request = RefreshRequest::read(app, request, peer).await?;
     let pair = app.tokens.refresh(&request.refresh).await?;
     Ok(token_pair(app, &pair, None))
 }
