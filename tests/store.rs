@@ -15,6 +15,7 @@ common::on_both_backends!(
     modified_or_newer_schemas_are_refused,
     creates_and_finds_users_by_id_and_any_case_email,
     duplicate_emails_in_any_case_are_refused,
+    an_idn_domain_and_its_punycode_are_one_account,
     concurrent_creates_of_one_email_leave_exactly_one,
     lists_and_searches_in_id_order,
     updates_only_given_fields,
@@ -174,6 +175,45 @@ fn duplicate_emails_in_any_case_are_refused(db: &TestDb) {
             .len(),
         1
     );
+}
+
+/// Found by an outside review: `idn@bücher.de` and `idn@xn--bcher-kva.de`
+/// registered as two accounts. Keys now hold the domain's IDNA form, and
+/// keys written before are rewritten by the migration.
+fn an_idn_domain_and_its_punycode_are_one_account(db: &TestDb) {
+    let store = db.store();
+    let unicode = store.create_user(&new_user("idn@Bücher.de")).unwrap();
+    assert_eq!(
+        unicode.email, "idn@bücher.de",
+        "stored as given, domain lower-cased"
+    );
+    assert!(matches!(
+        store.create_user(&new_user("IDN@xn--bcher-kva.de")),
+        Err(StoreError::EmailTaken)
+    ));
+    let found = store.find_user(&by_email("idn@XN--BCHER-KVA.DE")).unwrap();
+    assert_eq!(found.map(|u| u.id), Some(unicode.id));
+
+    // A key written by an earlier version, in Unicode form: the migration
+    // rewrites it, and the account is found and guarded by either spelling.
+    let at = db.time_literal(0);
+    db.execute(&format!(
+        "INSERT INTO users (email, email_lower, password_hash, date_joined, tokens_valid_after)
+         VALUES ('old@müller.de', 'old@müller.de', '!', {at}, {at})"
+    ));
+    migrate::migrate_up(store.as_ref()).unwrap();
+    assert_eq!(
+        db.query_strings("SELECT email_lower FROM users WHERE email = 'old@müller.de'"),
+        vec![vec![Some("old@xn--mller-kva.de".to_string())]]
+    );
+    assert!(store
+        .find_user(&by_email("old@müller.de"))
+        .unwrap()
+        .is_some());
+    assert!(matches!(
+        store.create_user(&new_user("old@xn--mller-kva.de")),
+        Err(StoreError::EmailTaken)
+    ));
 }
 
 fn concurrent_creates_of_one_email_leave_exactly_one(db: &TestDb) {

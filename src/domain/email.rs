@@ -2,7 +2,9 @@
 //! applies (ASCII dot-atom local part, a domain of letter/digit labels, IDN
 //! allowed), trimmed, with its domain lower-cased. The local part keeps the
 //! case it was given; uniqueness uses [`Email::lowered`], the whole address
-//! lower-cased, so `Ada@x.org` and `ada@X.org` are one account.
+//! lower-cased with the domain in its IDNA (punycode) form, so `Ada@x.org`
+//! and `ada@X.org` are one account, and so are `idn@bücher.de` and
+//! `idn@xn--bcher-kva.de`.
 
 use std::fmt;
 
@@ -54,10 +56,20 @@ impl Email {
         &self.0
     }
 
-    /// The whole address lower-cased: the key that makes emails unique
-    /// case-insensitively.
+    /// The whole address lower-cased, the domain in its IDNA (ASCII) form:
+    /// the key that makes emails unique.
     pub fn lowered(&self) -> String {
-        self.0.to_lowercase()
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        let local = local.to_lowercase();
+        if domain.is_ascii() {
+            return format!("{local}@{domain}");
+        }
+        // A domain UTS 46 refuses (rare: it passed Django's checks) keeps
+        // its Unicode form; it is still one key per spelling.
+        match idna::domain_to_ascii(domain) {
+            Ok(ascii) => format!("{local}@{ascii}"),
+            Err(_) => format!("{local}@{domain}"),
+        }
     }
 
     /// The part before the `@`.
@@ -116,6 +128,15 @@ fn valid_domain(domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idn_domains_are_keyed_in_their_ascii_form() {
+        let unicode = Email::parse("Idn@Bücher.DE").unwrap();
+        let ascii = Email::parse("idn@XN--BCHER-KVA.de").unwrap();
+        assert_eq!(unicode.as_str(), "Idn@bücher.de");
+        assert_eq!(unicode.lowered(), "idn@xn--bcher-kva.de");
+        assert_eq!(ascii.lowered(), unicode.lowered());
+    }
 
     #[test]
     fn trims_and_lowercases_only_the_domain() {

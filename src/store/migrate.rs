@@ -177,7 +177,32 @@ pub fn migrate_up(store: &dyn Store) -> Result<Vec<&'static Migration>, StoreErr
     while let Some(step) = store.migration_step(&mut |applied| next_up(applied, known))? {
         done.push(step.migration());
     }
+    rekey_emails(store)?;
     Ok(done)
+}
+
+/// Rewrites email keys that still hold a non-ASCII domain (written before
+/// keys took the IDNA form, migration 0004) into the current form. A key
+/// another account already holds is left as it is and logged: two accounts
+/// for one mailbox are for an admin to resolve, not for a migration to merge.
+fn rekey_emails(store: &dyn Store) -> Result<(), StoreError> {
+    let mut after = 0;
+    loop {
+        let batch = store.non_ascii_email_keys(after, 500)?;
+        let Some((last, _)) = batch.last() else {
+            return Ok(());
+        };
+        after = last.get();
+        for (id, email) in batch {
+            let Ok(email) = crate::domain::Email::parse(&email) else {
+                continue;
+            };
+            let key = email.lowered();
+            if !store.set_email_key(id, &key)? {
+                tracing::warn!(user_id = %id, "an email key was left in its old form: another account has the same email in IDNA form");
+            }
+        }
+    }
 }
 
 /// Reverts applied migrations above `target`, newest first; returns what ran.

@@ -198,6 +198,18 @@ pub trait Store:
 
     /// Deletes an account with its sessions and tokens.
     fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+
+    /// Accounts above `after` whose email key still holds a non-ASCII
+    /// character (keys written before they took the IDNA form), found
+    /// through a partial index; at most `limit`, in id order, with emails.
+    fn non_ascii_email_keys(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(UserId, String)>, StoreError>;
+
+    /// Sets an account's email key; false when another account holds it.
+    fn set_email_key(&self, id: UserId, key: &str) -> Result<bool, StoreError>;
 }
 
 /// A user id read from a row; a non-positive one means the row is corrupt.

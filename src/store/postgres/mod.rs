@@ -25,7 +25,8 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::sqlite::like_pattern;
 use crate::store::{
-    revoked_reason, Backend, CallCounts, PoolState, StepDecision, Store, StoreError, UserQuery,
+    revoked_reason, stored_user_id, Backend, CallCounts, PoolState, StepDecision, Store,
+    StoreError, UserQuery,
 };
 
 const USER_COLUMNS: &str = user_columns!();
@@ -547,6 +548,39 @@ impl Store for PostgresStore {
         {
             0 => Err(not_found(id)),
             _ => Ok(()),
+        }
+    }
+
+    fn non_ascii_email_keys(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(UserId, String)>, StoreError> {
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id, email FROM users
+                 WHERE octet_length(email_lower) <> char_length(email_lower) AND id > $1
+                 ORDER BY id LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get(0).map_err(db_error)?;
+                Ok((stored_user_id(id)?, row.try_get(1).map_err(db_error)?))
+            })
+            .collect()
+    }
+
+    fn set_email_key(&self, id: UserId, key: &str) -> Result<bool, StoreError> {
+        match self.conn()?.execute(
+            "UPDATE users SET email_lower = $1 WHERE id = $2",
+            &[&key, &id.get()],
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(false),
+            Err(e) => Err(db_error(e)),
         }
     }
 }

@@ -24,7 +24,8 @@ use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{
-    revoked_reason, Backend, CallCounts, PoolState, StepDecision, Store, StoreError, UserQuery,
+    revoked_reason, stored_user_id, Backend, CallCounts, PoolState, StepDecision, Store,
+    StoreError, UserQuery,
 };
 
 const USER_COLUMNS: &str = user_columns!();
@@ -434,6 +435,43 @@ impl Store for SqliteStore {
         {
             0 => Err(not_found(id)),
             _ => Ok(()),
+        }
+    }
+
+    fn non_ascii_email_keys(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(UserId, String)>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare(
+                "SELECT id, email FROM users INDEXED BY users_email_lower_non_ascii
+                 WHERE length(CAST(email_lower AS BLOB)) <> length(email_lower) AND id > ?1
+                 ORDER BY id LIMIT ?2",
+            )
+            .map_err(db_error)?;
+        let rows = statement
+            .query_map(params![after, limit], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(id, email)| Ok((stored_user_id(id)?, email)))
+            .collect()
+    }
+
+    fn set_email_key(&self, id: UserId, key: &str) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        match conn.execute(
+            "UPDATE users SET email_lower = ?1 WHERE id = ?2",
+            params![key, id.get()],
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db_error(e)),
         }
     }
 }
