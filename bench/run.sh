@@ -106,6 +106,7 @@ export AUTHD_LOG__LEVEL=warn
 export AUTHD_HTTP__MAX_CONNECTIONS=4096
 unset DATABASE_URL REDIS_URL
 raised=(AUTHD_THROTTLE__RATES__LOGIN=1000000000/minute
+        AUTHD_THROTTLE__RATES__LOGIN_IP=1000000000/minute
         AUTHD_THROTTLE__RATES__REGISTRATION=1000000000/minute)
 
 start_authd() { # name, port, then VAR=value settings; sets $pid

@@ -15,7 +15,7 @@
 # Seeding is SQL (a recursive CTE on SQLite, generate_series on Postgres),
 # not the API: a million users take about a minute. Servers run the default
 # configuration but for log level warn, raised login/registration rates (the
-# bench logs in more than 5 times a minute) and no periodic prune (the
+# bench logs in more than 5 times a minute, from one IP) and no periodic prune (the
 # prune is measured on its own). Every request loop is bounded by time (wrk
 # -d), only 127.0.0.1 is targeted, every server and schema made here is
 # removed on exit.
@@ -88,6 +88,7 @@ export AUTHD_LOG__LEVEL=warn
 export AUTHD_BLACKLIST__AUTO_PRUNE_INTERVAL=0s
 unset DATABASE_URL REDIS_URL
 raised=(AUTHD_THROTTLE__RATES__LOGIN=1000000000/minute
+        AUTHD_THROTTLE__RATES__LOGIN_IP=1000000000/minute
         AUTHD_THROTTLE__RATES__REGISTRATION=1000000000/minute)
 
 # Per user: a session with three refresh tokens (a week-old expired one, a

@@ -33,7 +33,7 @@ def main():
     out = [BEGIN, "## Data scale (bench/scale.sh)", ""]
     out.append(
         "Commit %s, %s s per workload, servers on the default configuration (log level warn, "
-        "login/registration rates raised, periodic prune off so the prune below is measured alone). "
+        "login, login_ip and registration rates raised, periodic prune off so the prune below is measured alone). "
         "Each user: one live session with three refresh tokens (one expired a week ago, one rotated, "
         "one live). Ratio: to the same backend with no users." % (commit, seconds)
     )
