@@ -92,3 +92,73 @@ fn the_fleet_prunes_once_per_interval() {
         );
     });
 }
+
+/// With every pooled connection busy, a request waits `database.pool_timeout`
+/// for one, then gets 503 with `Retry-After`, instead of queueing until the
+/// client gives up.
+#[test]
+fn a_server_at_its_pool_limit_answers_503_quickly() {
+    let Some(db) = TestDb::postgres(module_path!()) else {
+        return;
+    };
+    // A lock held elsewhere makes the one pooled connection wait on it.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let url = db.url();
+    runtime().block_on(async {
+        let server = TestServer::start(&db, |c| {
+            c.database.pool_size = 1;
+            c.database.pool_timeout = authd::config::Duration::millis(300);
+            c.jwt.revocation_cache_ttl = authd::config::Duration::secs(0);
+        })
+        .await;
+        server.register("ada@example.com").await;
+        let token = common::server::access(&server.login("ada@example.com").await);
+
+        let holder = std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut tx = client.transaction().unwrap();
+            tx.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            tx.commit().unwrap();
+        });
+        locked_rx.recv().unwrap();
+        let waiting = {
+            let (client, url, token) = (
+                server.client.clone(),
+                server.url("/api/auth/me/"),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+        let started = std::time::Instant::now();
+        let busy = server.get("/api/auth/me/", &token).await;
+        let waited = started.elapsed();
+        busy.assert_problem(503, "service_unavailable");
+        assert_eq!(busy.header("retry-after"), Some("1"));
+        assert!(
+            waited < std::time::Duration::from_secs(5),
+            "answered after the pool timeout, not the lock: {waited:?}"
+        );
+
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        assert_eq!(
+            waiting.await.unwrap(),
+            StatusCode::OK,
+            "the waiting request completes"
+        );
+    });
+}
