@@ -21,8 +21,6 @@ use crate::store::prune;
 const LEASE_NAME: &str = "auto_prune";
 /// Longest a crashed pruner can keep others waiting.
 const LEASE: Duration = Duration::from_secs(15 * 60);
-/// Rows per batch: short transactions, so requests are never held up long.
-const BATCH: u32 = 5_000;
 
 /// What this instance's auto-prune did, for metrics.
 #[derive(Debug, Default)]
@@ -71,7 +69,7 @@ pub async fn run_once(app: &App, holder: &str) {
         Err(error) => return tracing::warn!(%error, "auto-prune: could not take the lease"),
     }
     let result = blocking(store, |s| {
-        prune::prune(s, domain::now(), BATCH, false, &mut |_| {})
+        prune::prune(s, domain::now(), prune::DEFAULT_BATCH, false, &mut |_| {})
     })
     .await;
     match result {

@@ -23,7 +23,7 @@ pub enum BlacklistCommand {
         #[arg(long)]
         dry_run: bool,
         /// Rows per transaction: smaller batches block a running server for less time.
-        #[arg(long, value_name = "N", default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        #[arg(long, value_name = "N", default_value_t = prune::DEFAULT_BATCH, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         batch_size: u32,
     },
     /// Count refresh and reset tokens by state (active, revoked, expired).
