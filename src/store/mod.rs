@@ -24,6 +24,7 @@ pub mod migrate;
 mod plan_guard;
 mod postgres;
 pub mod prune;
+pub mod reset_queue;
 pub mod reset_tokens;
 pub mod sessions;
 mod sqlite;
@@ -37,6 +38,7 @@ pub use import::{ImportOutcome, ImportStore, ImportedUser, OnConflict};
 pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
 pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
+pub use reset_queue::{Claimed, Finished, QueuedReset, ResetQueueStore};
 pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
     AccessState, NewRefreshToken, NewSession, RefreshInfo, RevokeScope, RotateOutcome, Rotation,
@@ -132,7 +134,14 @@ pub type StepDecision<'a> =
 
 /// The SQL store.
 pub trait Store:
-    SessionStore + ResetTokenStore + PruneStore + LegacyTokenStore + ImportStore + Send + Sync
+    SessionStore
+    + ResetTokenStore
+    + ResetQueueStore
+    + PruneStore
+    + LegacyTokenStore
+    + ImportStore
+    + Send
+    + Sync
 {
     fn backend(&self) -> Backend;
 
