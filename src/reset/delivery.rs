@@ -35,8 +35,9 @@ use crate::store::{Claimed, Finished, QueuedReset, Store};
 /// The shortest wait before looking again for a row that is due but was
 /// being taken by another sender.
 const MIN_WAIT: Duration = Duration::from_millis(50);
-/// How long to wait before asking a failing database again.
-const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// The first wait before asking a failing database again (then doubled,
+/// up to `reset.poll_interval`).
+const ERROR_PAUSE: Duration = Duration::from_millis(500);
 
 /// What renders and mails one email.
 pub(super) struct Mailer {
@@ -76,6 +77,9 @@ enum Outcome {
 impl Delivery {
     /// Takes due rows and sends them, forever (the service aborts it).
     pub async fn run(self: Arc<Self>) {
+        // Consecutive failures to read the queue: logged when they start and
+        // end, not each time, and asked again less and less often.
+        let mut failures: u32 = 0;
         loop {
             let Ok(permit) = Arc::clone(&self.workers).acquire_owned().await else {
                 return;
@@ -86,6 +90,10 @@ impl Delivery {
             let held = claim.clone();
             let claimed =
                 blocking(&self.store, move |s| s.claim_reset(&held, now, lease_until)).await;
+            if claimed.is_ok() && failures > 0 {
+                tracing::info!("password reset: the queue can be read again");
+                failures = 0;
+            }
             let wait = match claimed {
                 Ok(Claimed::Job(job)) => {
                     let delivery = Arc::clone(&self);
@@ -105,8 +113,13 @@ impl Delivery {
                         .clamp(MIN_WAIT, self.poll_interval)
                 }),
                 Err(error) => {
-                    tracing::warn!(%error, "password reset: the queue cannot be read; retrying");
-                    ERROR_PAUSE.min(self.poll_interval)
+                    if failures == 0 {
+                        tracing::warn!(%error, "password reset: the queue cannot be read; retrying until it can");
+                    }
+                    failures = failures.saturating_add(1);
+                    ERROR_PAUSE
+                        .saturating_mul(1 << failures.min(10))
+                        .min(self.poll_interval)
                 }
             };
             drop(permit);
@@ -118,7 +131,7 @@ impl Delivery {
         let outcome = tokio::time::timeout(self.attempt_timeout, self.mailer.deliver(&job))
             .await
             .unwrap_or_else(|_| {
-                tracing::warn!(user_id = %job.user_id, "password reset email timed out; it will be retried");
+                tracing::warn!(user_id = %job.user_id, "password reset email timed out");
                 Outcome::Failed
             });
         let now = domain::now();

@@ -49,13 +49,22 @@ pub struct SmtpServer {
 }
 
 /// A port of 127.0.0.1 nothing listens on (for a mail server that is down
-/// until [`SmtpServer::start_on`] starts it there).
+/// until [`SmtpServer::start_on`] starts it there). It is below the
+/// kernel's ephemeral range: a client retrying a connection to a closed
+/// ephemeral port can be given that very port as its own and connect to
+/// itself, which would hold the port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let below = ephemeral_start.max(2048);
+    loop {
+        let port = 1024 + rand::random::<u16>() % (below - 1024);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl SmtpServer {
