@@ -242,10 +242,19 @@ pub struct ResetConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<ResetStore>,
     pub on_redis_error: ResetFallback,
-    /// Reset requests waiting for the background sender; more are dropped.
-    pub queue: u32,
-    /// Reset emails looked up and sent at once.
+    /// No longer used: reset emails wait in the database, one per
+    /// account (see `store::reset_queue`). Still accepted, with a warning,
+    /// so files that set it keep loading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<u32>,
+    /// Reset emails sent at once by this instance.
     pub workers: u32,
+    /// How often an idle instance looks for reset emails queued by another
+    /// instance (its own are taken at once, retries when they are due).
+    pub poll_interval: Duration,
+    /// How long a reset email is retried (SMTP or Redis down) before it is
+    /// given up, logged and counted.
+    pub delivery_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,12 +320,29 @@ pub struct BlacklistConfig {
     pub auto_prune_interval: Duration,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MetricsConfig {
-    /// A separate listener for `/metrics`; unset: served on `http.bind`.
+    /// A separate listener for `/metrics`; then the public listener never
+    /// serves it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind: Option<SocketAddr>,
+    /// Without `bind`: the clients (their IP as resolved through
+    /// `http.trusted_proxies`) the public listener serves `/metrics` to;
+    /// everyone else gets 404.
+    pub allow: Vec<IpNet>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> MetricsConfig {
+        MetricsConfig {
+            bind: None,
+            allow: vec![
+                IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -471,8 +497,10 @@ impl Default for ResetConfig {
             url_template: "http://localhost:8000/reset-password?token={token}".into(),
             store: None,
             on_redis_error: ResetFallback::Database,
-            queue: 256,
+            queue: None,
             workers: 4,
+            poll_interval: Duration::secs(10),
+            delivery_timeout: Duration::secs(24 * 3600),
         }
     }
 }

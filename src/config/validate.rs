@@ -253,11 +253,14 @@ fn reset_and_mail(config: &Config) -> Result<(), Failure> {
     if config.reset.token_ttl.is_zero() {
         return fail("reset.token_ttl", "must be more than 0s");
     }
-    if config.reset.queue == 0 || config.reset.workers == 0 {
-        return fail(
-            "reset.queue",
-            "reset.queue and reset.workers must be at least 1",
-        );
+    if config.reset.workers == 0 {
+        return fail("reset.workers", "must be at least 1");
+    }
+    if config.reset.poll_interval.is_zero() {
+        return fail("reset.poll_interval", "must be more than 0s");
+    }
+    if config.reset.delivery_timeout.is_zero() {
+        return fail("reset.delivery_timeout", "must be more than 0s");
     }
     if config.reset_store() == super::ResetStore::Redis && config.redis.url.is_none() {
         return fail("reset.store", "\"redis\" needs redis.url (REDIS_URL)");

@@ -36,7 +36,8 @@ pub struct RequestInfo {
 /// Which of the server's listeners a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
-    /// `http.bind`: the API (and `/metrics`, unless `metrics.bind` is set).
+    /// `http.bind`: the API (and `/metrics` for `metrics.allow`, unless
+    /// `metrics.bind` is set).
     Public,
     /// `metrics.bind`: `/metrics` only.
     Metrics,
@@ -62,7 +63,8 @@ pub async fn handle(
     };
     let method = request.method().clone();
     let path = request.uri().path();
-    let route = router::resolve(path).filter(|route| served_on(&app, *route, listener));
+    let route =
+        router::resolve(path).filter(|route| served_on(&app, *route, listener, info.client_ip));
     let is_api = path.starts_with("/api/auth/");
     let origin = allowed_origin(&app, request.headers());
 
@@ -110,11 +112,20 @@ pub async fn handle(
     response
 }
 
-/// `/metrics` lives on `metrics.bind` when that is set, and only it does.
-fn served_on(app: &App, route: Route, listener: Listener) -> bool {
+/// `/metrics` lives on `metrics.bind` when that is set, and only it does;
+/// otherwise the public listener serves it to the clients of
+/// `metrics.allow` alone (judged by the IP resolved through trusted
+/// proxies, so a public request relayed by a local proxy is not let in).
+/// Anyone else gets the 404 of an unknown path.
+fn served_on(app: &App, route: Route, listener: Listener, client: IpAddr) -> bool {
+    let metrics = &app.config.metrics;
     match listener {
         Listener::Metrics => route == Route::Metrics,
-        Listener::Public => route != Route::Metrics || app.config.metrics.bind.is_none(),
+        Listener::Public if route == Route::Metrics => {
+            let client = client.to_canonical();
+            metrics.bind.is_none() && metrics.allow.iter().any(|net| net.contains(&client))
+        }
+        Listener::Public => true,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Values read at each scrape rather than counted as they happen: the
 //! hashing pool's queue, the database pool, Redis as the throttle sees it,
-//! and the reset jobs' email counts. The components keep plain counters;
-//! this collector turns them into metrics.
+//! and the reset requests and given-up emails. The components keep plain
+//! counters; this collector turns them into metrics.
 
 use std::fmt;
 use std::sync::Arc;
@@ -35,11 +35,6 @@ impl fmt::Debug for Sources {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
-    outcome: &'static str,
 }
 
 impl Collector for Sources {
@@ -125,23 +120,19 @@ impl Collector for Sources {
         )?;
 
         let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-        let mut family = encoder.encode_descriptor(
-            "reset_emails",
-            "Password reset emails, by outcome (sent, failed)",
-            None,
-            MetricType::Counter,
-        )?;
-        for (outcome, value) in [
-            ("sent", load(&self.reset.emails_sent)),
-            ("failed", load(&self.reset.emails_failed)),
-        ] {
-            ConstCounter::new(value).encode(family.encode_family(&OutcomeLabel { outcome })?)?;
-        }
+        // Neither moves differently for an existing account than for an
+        // unknown email: nothing here tells what the 202 hides.
         counter(
             &mut encoder,
-            "reset_requests_dropped",
-            "Password reset requests dropped because the queue was full",
-            load(&self.reset.dropped),
+            "reset_requests",
+            "Password reset requests accepted (202), whether or not an account has the email",
+            load(&self.reset.requests),
+        )?;
+        counter(
+            &mut encoder,
+            "reset_emails_abandoned",
+            "Queued password reset emails given up after reset.delivery_timeout of failures, or never deliverable",
+            load(&self.reset.abandoned),
         )?;
         counter(
             &mut encoder,

@@ -3,7 +3,7 @@
 //! histograms by route; throttle decisions by scope and outcome; logins by
 //! outcome; the hashing pool's wait times; and, read at each scrape
 //! (`live`), the hashing queue, the database pool, Redis and the reset
-//! emails. Label values come from closed sets (routes, scopes, outcomes,
+//! requests. Label values come from closed sets (routes, scopes, outcomes,
 //! status codes), so the series stay bounded whatever clients send.
 
 mod live;

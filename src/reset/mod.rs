@@ -1,14 +1,17 @@
 //! Password reset: single-use tokens and the emails that carry them.
 //!
-//! A reset request is answered before anything about the account is looked
-//! up: the email goes into a bounded queue (`reset.queue`) and the answer is
-//! always the same 202. A dispatcher hands queued requests to at most
-//! `reset.workers` concurrent jobs, each of which looks the account up, and
-//! for an active one issues a token (`places`) and sends the email
-//! (`templates`, `mail`). A full queue drops the request with a log line;
-//! the client cannot tell. Requests still queued when the server stops are
-//! lost (the user asks again).
+//! A reset request is one store call, the same for every email: it queues
+//! an email in the database (`store::reset_queue`) when an active account
+//! has the email, and does nothing otherwise; the answer is the same 202
+//! either way. Once answered, the email is owed: it survives a flood of
+//! other requests (one queued email per account, requests merged into it),
+//! an SMTP outage (retried with backoff) and a restart of authd (the queue
+//! is a table), and of several instances sharing the database one sends it
+//! (`delivery`). If the queue cannot be written, the request fails with 503
+//! for known and unknown emails alike.
 
+mod backoff;
+mod delivery;
 pub mod mail;
 pub mod places;
 pub mod templates;
@@ -16,44 +19,41 @@ pub mod token;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::auth::tokens::blocking;
 use crate::config::Config;
-use crate::domain::{Email, UserRef};
+use crate::domain::{self, Email};
 use crate::kv::Kv;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use delivery::{Delivery, Mailer};
 use mail::{MailError, Outgoing};
 pub use places::{Place, ResetError, TokenPlaces};
-use templates::{Templates, Values};
+use templates::Templates;
 pub use token::ResetToken;
 
 pub struct ResetService {
-    queue: mpsc::Sender<Email>,
+    store: Arc<dyn Store>,
     places: Arc<TokenPlaces>,
     stats: Arc<ResetStats>,
+    /// Tells this instance's dispatcher that it queued a row.
+    wake: Arc<Notify>,
+    dispatcher: tokio::task::JoinHandle<()>,
 }
 
-/// Counts of what the reset jobs did, for metrics.
+/// Counts for metrics. A request moves them the same whether or not it
+/// named an existing account, so `/metrics` cannot tell what the answer
+/// hides; nothing counts sent emails.
 #[derive(Debug, Default)]
 pub struct ResetStats {
-    pub emails_sent: AtomicU64,
-    pub emails_failed: AtomicU64,
-    /// Requests refused because the queue was full.
-    pub dropped: AtomicU64,
-}
-
-/// What a job needs to send one email.
-struct Sender {
-    places: Arc<TokenPlaces>,
-    store: Arc<dyn Store>,
-    outgoing: Outgoing,
-    templates: Templates,
-    url_template: String,
-    product_name: String,
-    valid_minutes: u64,
-    stats: Arc<ResetStats>,
+    /// Reset requests answered 202.
+    pub requests: AtomicU64,
+    /// Queued emails given up: still failing after `reset.delivery_timeout`
+    /// (a mail server down that long), or a message the mailer can never
+    /// build. The only thing ever dropped; never caused by other clients.
+    pub abandoned: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,9 @@ impl ResetService {
         store: Arc<dyn Store>,
         kv: Option<Kv>,
     ) -> Result<ResetService, ResetSetupError> {
+        if config.reset.queue.is_some() {
+            tracing::warn!("reset.queue is no longer used (reset emails wait in the database, one per account); remove it");
+        }
         let places = Arc::new(TokenPlaces {
             kv,
             store: Arc::clone(&store),
@@ -79,45 +82,55 @@ impl ResetService {
             fallback: config.reset.on_redis_error,
         });
         let stats = Arc::new(ResetStats::default());
-        let sender = Arc::new(Sender {
-            places: Arc::clone(&places),
-            store,
-            outgoing: Outgoing::from_config(&config.mail)?,
-            templates: Templates::load(config.mail.templates_dir.as_deref())
-                .map_err(ResetSetupError::Templates)?,
-            url_template: config.reset.url_template.clone(),
-            product_name: config.mail.product_name.clone(),
-            valid_minutes: config.reset.token_ttl.as_secs().div_ceil(60),
+        let wake = Arc::new(Notify::new());
+        // A send is a token (Redis or the database) and an SMTP exchange of
+        // a few commands, each bounded by mail.smtp.timeout.
+        let attempt_timeout = config
+            .mail
+            .smtp
+            .timeout
+            .saturating_mul(3)
+            .saturating_add(Duration::from_secs(10));
+        let delivery = Arc::new(Delivery {
+            store: Arc::clone(&store),
+            mailer: Mailer {
+                places: Arc::clone(&places),
+                outgoing: Outgoing::from_config(&config.mail)?,
+                templates: Templates::load(config.mail.templates_dir.as_deref())
+                    .map_err(ResetSetupError::Templates)?,
+                url_template: config.reset.url_template.clone(),
+                product_name: config.mail.product_name.clone(),
+                valid_minutes: config.reset.token_ttl.as_secs().div_ceil(60),
+            },
             stats: Arc::clone(&stats),
+            workers: Arc::new(Semaphore::new(config.reset.workers as usize)),
+            wake: Arc::clone(&wake),
+            poll_interval: *config.reset.poll_interval,
+            attempt_timeout,
+            lease: attempt_timeout.saturating_add(Duration::from_secs(30)),
+            delivery_timeout: *config.reset.delivery_timeout,
         });
-        let (queue, mut requests) = mpsc::channel::<Email>(config.reset.queue as usize);
-        let jobs = Arc::new(Semaphore::new(config.reset.workers as usize));
-        tokio::spawn(async move {
-            while let Some(email) = requests.recv().await {
-                let Ok(permit) = Arc::clone(&jobs).acquire_owned().await else {
-                    break;
-                };
-                let sender = Arc::clone(&sender);
-                tokio::spawn(async move {
-                    sender.deliver(email).await;
-                    drop(permit);
-                });
-            }
-        });
+        let dispatcher = tokio::spawn(delivery.run());
         Ok(ResetService {
-            queue,
+            store,
             places,
             stats,
+            wake,
+            dispatcher,
         })
     }
 
-    /// Queues a reset email for `email` if an active account has it. Never
-    /// waits and never tells whether the account exists.
-    pub fn request(&self, email: Email) {
-        if self.queue.try_send(email).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("the password reset queue is full; a reset request was dropped");
+    /// Queues a reset email for `email` if an active account has it. The
+    /// same one statement whether it does or not, and nothing returned
+    /// tells which; an error means nothing was queued.
+    pub async fn request(&self, email: Email) -> Result<(), StoreError> {
+        let at = domain::now();
+        let queued = blocking(&self.store, move |s| s.enqueue_reset(&email, at)).await?;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if queued {
+            self.wake.notify_one();
         }
+        Ok(())
     }
 
     pub fn places(&self) -> &TokenPlaces {
@@ -129,44 +142,10 @@ impl ResetService {
     }
 }
 
-impl Sender {
-    async fn deliver(&self, email: Email) {
-        let lookup = email.clone();
-        let user = match blocking(&self.store, move |s| s.find_user(&UserRef::Email(lookup))).await
-        {
-            Ok(Some(user)) if user.is_active => user,
-            Ok(_) => {
-                tracing::debug!("password reset requested for no active account; nothing sent");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "password reset: the account lookup failed");
-                return;
-            }
-        };
-        let token = match self.places.issue(&user).await {
-            Ok(token) => token,
-            Err(error) => {
-                tracing::warn!(%error, user_id = %user.id, "password reset: no token could be issued");
-                return;
-            }
-        };
-        let link = self.url_template.replace("{token}", token.expose());
-        let rendered = self.templates.render(&Values {
-            product_name: &self.product_name,
-            link: &link,
-            email: &user.email,
-            valid_minutes: self.valid_minutes,
-        });
-        match self.outgoing.send(&user.email, &rendered).await {
-            Ok(()) => {
-                self.stats.emails_sent.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(user_id = %user.id, "password reset email sent");
-            }
-            Err(error) => {
-                self.stats.emails_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, user_id = %user.id, "password reset email failed");
-            }
-        }
+/// Stops the dispatcher with the server: what it had not sent stays queued
+/// for the next instance to start (or another one already running).
+impl Drop for ResetService {
+    fn drop(&mut self) {
+        self.dispatcher.abort();
     }
 }

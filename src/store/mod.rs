@@ -25,6 +25,7 @@ pub mod migrate;
 mod plan_guard;
 mod postgres;
 pub mod prune;
+pub mod reset_queue;
 pub mod reset_tokens;
 pub mod sessions;
 mod sqlite;
@@ -40,6 +41,7 @@ pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, S
 pub(crate) use postgres::error_chain;
 pub use postgres::tls as postgres_tls;
 pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
+pub use reset_queue::{Claimed, Finished, QueuedReset, ResetQueueStore};
 pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
     AccessState, NewRefreshToken, NewSession, RefreshInfo, RevokeScope, RotateOutcome, Rotation,
@@ -138,7 +140,14 @@ pub type StepDecision<'a> =
 
 /// The SQL store.
 pub trait Store:
-    SessionStore + ResetTokenStore + PruneStore + LegacyTokenStore + ImportStore + Send + Sync
+    SessionStore
+    + ResetTokenStore
+    + ResetQueueStore
+    + PruneStore
+    + LegacyTokenStore
+    + ImportStore
+    + Send
+    + Sync
 {
     fn backend(&self) -> Backend;
 

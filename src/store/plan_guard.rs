@@ -4,8 +4,8 @@
 //! The test fills a database with enough rows that a planner would rather
 //! scan than use a missing index, records every statement the store runs
 //! while it walks each hot path (login lookup, register, session start,
-//! rotation, access checks, logout scopes, reset tokens, legacy tokens,
-//! admin paging, prune batches, leases), and asks the database for each
+//! rotation, access checks, logout scopes, reset tokens, the reset email
+//! queue, legacy tokens, admin paging, prune batches, leases), and asks the database for each
 //! statement's plan. The statements are recorded, not listed, so a new one
 //! is checked the day it is written:
 //!
@@ -23,11 +23,12 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 /// Tables whose row count grows with users, sessions and time.
-const GROWING_TABLES: [&str; 5] = [
+const GROWING_TABLES: [&str; 6] = [
     "users",
     "sessions",
     "refresh_tokens",
     "password_reset_tokens",
+    "password_reset_queue",
     "legacy_token_blacklist",
 ];
 
@@ -89,7 +90,7 @@ mod tests {
     };
     use crate::store::prune;
     use crate::store::sessions::{NewRefreshToken, NewSession, RevokeScope, Rotation};
-    use crate::store::{self, migrate, revoked_reason, Store, UserQuery};
+    use crate::store::{self, migrate, revoked_reason, Claimed, Finished, Store, UserQuery};
 
     /// Enough rows that a planner prefers any index to a scan, few enough to
     /// seed in well under a second.
@@ -217,6 +218,39 @@ mod tests {
         store.set_active(user.id, false, now).unwrap();
         store.set_active(user.id, true, now).unwrap();
 
+        // The reset email queue: a known and an unknown email asked for; the
+        // row taken, asked for again during the send (so it stays), taken
+        // again and retried, taken a third time and done; then nothing due.
+        let nobody = Email::parse("nobody@example.com").unwrap();
+        assert!(store.enqueue_reset(&email, now).unwrap());
+        assert!(!store.enqueue_reset(&nobody, now).unwrap());
+        let lease = now + chrono::Duration::minutes(1);
+        let take = |claim: &str| match store.claim_reset(claim, now, lease).unwrap() {
+            Claimed::Job(job) => job,
+            idle => panic!("the guard's row is due: {idle:?}"),
+        };
+        let job = take("claim-1");
+        assert!(store.enqueue_reset(&email, now).unwrap());
+        assert_eq!(
+            store
+                .finish_reset(user.id, "claim-1", job.generation, now)
+                .unwrap(),
+            Finished::Rearmed
+        );
+        take("claim-2");
+        assert!(store.retry_reset(user.id, "claim-2", now).unwrap());
+        let job = take("claim-3");
+        assert_eq!(
+            store
+                .finish_reset(user.id, "claim-3", job.generation, now)
+                .unwrap(),
+            Finished::Deleted
+        );
+        assert!(matches!(
+            store.claim_reset("claim-4", now, lease).unwrap(),
+            Claimed::Idle { next_due: Some(_) }
+        ));
+
         let legacy = |jti: &str| LegacyBlacklistEntry {
             jti: jti.into(),
             user_id: Some(user.id),
@@ -279,6 +313,8 @@ mod tests {
         FROM users, k;
         INSERT INTO password_reset_tokens (token_sha256, user_id, expires_at)
         SELECT 'seed-' || id, id, 9000000000000000 FROM users;
+        INSERT INTO password_reset_queue (user_id, requested_at, next_attempt_at)
+        SELECT id, 0, 9000000000000000 FROM users;
         INSERT INTO legacy_token_blacklist (jti, user_id, expires_at, blacklisted_at, reason)
         SELECT 'seed-' || id, id, 9000000000000000, 0, 'imported' FROM users;";
 
@@ -349,6 +385,8 @@ mod tests {
         FROM users, generate_series(0, 2) j;
         INSERT INTO password_reset_tokens (token_sha256, user_id, expires_at)
         SELECT 'seed-' || id, id, now() + interval '1 hour' FROM users;
+        INSERT INTO password_reset_queue (user_id, requested_at, next_attempt_at)
+        SELECT id, now(), now() + interval '1 day' FROM users;
         INSERT INTO legacy_token_blacklist (jti, user_id, expires_at, blacklisted_at, reason)
         SELECT 'seed-' || id, id, now() + interval '1 day', now(), 'imported' FROM users;
         ANALYZE;";

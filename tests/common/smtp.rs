@@ -48,16 +48,50 @@ pub struct SmtpServer {
     messages: mpsc::UnboundedReceiver<Received>,
 }
 
+/// A port of 127.0.0.1 nothing listens on (for a mail server that is down
+/// until [`SmtpServer::start_on`] starts it there). It is below the
+/// kernel's ephemeral range: a client retrying a connection to a closed
+/// ephemeral port can be given that very port as its own and connect to
+/// itself, which would hold the port.
+pub fn free_port() -> u16 {
+    let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let below = ephemeral_start.max(2048);
+    loop {
+        let port = 1024 + rand::random::<u16>() % (below - 1024);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        SmtpServer::listen(0, Duration::ZERO).await
+    }
+
+    /// A server on `port` (see [`free_port`]).
+    pub async fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::listen(port, Duration::ZERO).await
+    }
+
+    /// A server that takes `delay` to accept each message, as a busy
+    /// relay does.
+    pub async fn start_slow(delay: Duration) -> SmtpServer {
+        SmtpServer::listen(0, delay).await
+    }
+
+    async fn listen(port: u16, delay: Duration) -> SmtpServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (sink, messages) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let sink = sink.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, sink).await;
+                    let _ = session(stream, sink, delay).await;
                 });
             }
         });
@@ -76,6 +110,7 @@ impl SmtpServer {
 async fn session(
     stream: tokio::net::TcpStream,
     sink: mpsc::UnboundedSender<Received>,
+    delay: Duration,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
@@ -123,6 +158,7 @@ async fn session(
                     raw.extend_from_slice(data.as_bytes());
                     raw.extend_from_slice(b"\r\n");
                 }
+                tokio::time::sleep(delay).await;
                 let _ = sink.send(Received {
                     from: from.clone(),
                     to: std::mem::take(&mut to),

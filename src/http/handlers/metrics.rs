@@ -9,7 +9,9 @@ use crate::http::response::Response;
 
 /// Prometheus metrics.
 ///
-/// Served here unless `metrics.bind` gives it an address of its own.
+/// Served on `metrics.bind` when that is set; otherwise here, to clients in
+/// `metrics.allow` only (default: loopback; the client IP as resolved
+/// through `http.trusted_proxies`). Anyone else gets `404`.
 #[utoipa::path(
     get,
     path = "/metrics",

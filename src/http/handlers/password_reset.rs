@@ -1,5 +1,6 @@
-//! `POST /api/auth/password/reset/` (`email`): always the same 202, decided
-//! before the account is looked up (throttled per client IP and email);
+//! `POST /api/auth/password/reset/` (`email`): always the same 202, after
+//! one store call that queues an email for an active account and does
+//! nothing for any other (throttled per client IP and email);
 //! `POST /api/auth/password/reset/confirm/` (`token`, `new_password`): a
 //! new password that fails the policy is refused without using the token;
 //! otherwise the token is consumed atomically and every token of the user
@@ -42,7 +43,10 @@ pub struct PasswordResetConfirmRequest {
 ///
 /// Always the same `202` and body, whether or not the account exists; an
 /// active account gets an email with a link holding a single-use token,
-/// valid for `reset.token_ttl` (10 minutes).
+/// valid for `reset.token_ttl` (10 minutes) from when it is sent. The email
+/// is queued in the database before the answer, so a `202` always leads to
+/// it (retried while the mail server is down, across restarts); `503` when
+/// the queue cannot be written, for any email.
 #[utoipa::path(
     post,
     path = "/api/auth/password/reset/",
@@ -63,7 +67,7 @@ pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError
     let request = PasswordResetRequest {
         email: email.ok_or(ApiError::Internal)?,
     };
-    app.reset.request(request.email);
+    app.reset.request(request.email).await?;
     Ok(json(
         StatusCode::ACCEPTED,
         &DetailBody { detail: REQUESTED },

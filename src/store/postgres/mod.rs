@@ -10,6 +10,7 @@ mod connection;
 mod import;
 mod legacy_tokens;
 mod prune;
+mod reset_queue;
 mod reset_tokens;
 mod sessions;
 pub mod tls;

@@ -9,6 +9,7 @@
 mod import;
 mod legacy_tokens;
 mod prune;
+mod reset_queue;
 mod reset_tokens;
 mod sessions;
 
