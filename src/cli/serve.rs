@@ -61,6 +61,7 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
         let address = server.local_addr()?;
         // One signal stops both listeners.
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = shutdown_signal()?;
         tracing::info!(%address, "listening on http://{address}");
         let metrics = match app.config.metrics.bind {
             None => None,
@@ -82,7 +83,7 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
         };
         server
             .run(async move {
-                shutdown_signal().await;
+                signal.await;
                 let _ = stop.send(true);
             })
             .await;
