@@ -14,25 +14,7 @@ use common::{redis_url, unique_prefix, TestDb};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// Generates `in_memory::NAME` (no Redis) and `on_redis::NAME` (the shared
-/// Redis, a private key prefix) for each suite function `NAME(redis_url)`.
-macro_rules! on_both_limiters {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $( #[test] fn $name() { crate::common::server::runtime().block_on(super::$name(None)); } )*
-        }
-        mod on_redis {
-            $( #[test] fn $name() {
-                let test = concat!(module_path!(), "::", stringify!($name));
-                if let Some(url) = crate::common::redis_url(test) {
-                    crate::common::server::runtime().block_on(super::$name(Some(url)));
-                }
-            } )*
-        }
-    };
-}
-
-on_both_limiters!(
+common::on_both_limiters!(
     the_sixth_login_in_a_minute_is_429_with_the_headers,
     another_email_from_the_same_ip_has_its_own_window,
     registration_is_counted_per_ip_before_the_body_is_read,

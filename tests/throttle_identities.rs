@@ -14,25 +14,7 @@ use common::{unique_prefix, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// Generates `in_memory::NAME` (no Redis) and `on_redis::NAME` (the shared
-/// Redis, a private key prefix) for each suite function `NAME(redis_url)`.
-macro_rules! on_both_limiters {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $( #[test] fn $name() { crate::common::server::runtime().block_on(super::$name(None)); } )*
-        }
-        mod on_redis {
-            $( #[test] fn $name() {
-                let test = concat!(module_path!(), "::", stringify!($name));
-                if let Some(url) = crate::common::redis_url(test) {
-                    crate::common::server::runtime().block_on(super::$name(Some(url)));
-                }
-            } )*
-        }
-    };
-}
-
-on_both_limiters!(
+common::on_both_limiters!(
     a_client_written_forwarded_header_is_ignored,
     one_ip_spraying_emails_cannot_keep_others_from_logging_in,
     one_ip_spraying_reset_requests_is_stopped,

@@ -49,6 +49,26 @@ macro_rules! on_both_backends {
 }
 pub(crate) use on_both_backends;
 
+/// Generates `in_memory::NAME` (no Redis) and `on_redis::NAME` (the shared
+/// Redis, a private key prefix) for each suite function `NAME(redis_url)`.
+macro_rules! on_both_limiters {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $( #[test] fn $name() { crate::common::server::runtime().block_on(super::$name(None)); } )*
+        }
+        mod on_redis {
+            $( #[test] fn $name() {
+                let test = concat!(module_path!(), "::", stringify!($name));
+                if let Some(url) = crate::common::redis_url(test) {
+                    crate::common::server::runtime().block_on(super::$name(Some(url)));
+                }
+            } )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_limiters;
+
 /// A private database that disappears with the value.
 pub enum TestDb {
     Sqlite {
