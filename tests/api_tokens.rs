@@ -270,7 +270,12 @@ async fn the_refresh_cookie_is_refused_from_another_origins_page(db: &TestDb) {
         vec![],
     ] {
         let rotated = send(refresh_path, token.clone(), &allowed).await;
-        assert_eq!(rotated.status, StatusCode::OK, "{allowed:?}: {}", rotated.text);
+        assert_eq!(
+            rotated.status,
+            StatusCode::OK,
+            "{allowed:?}: {}",
+            rotated.text
+        );
         token = refresh(&rotated.body);
     }
     let in_body = server
@@ -281,7 +286,11 @@ async fn the_refresh_cookie_is_refused_from_another_origins_page(db: &TestDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(in_body.status(), StatusCode::OK, "the body is not the cookie");
+    assert_eq!(
+        in_body.status(),
+        StatusCode::OK,
+        "the body is not the cookie"
+    );
 }
 
 async fn verify_accepts_live_tokens_only(db: &TestDb) {
