@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
 use crate::auth::legacy_jwt::LegacyKeys;
@@ -30,8 +28,8 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     pub reset: ResetService,
     pub metrics: Metrics,
-    /// The OpenAPI document served at `/api/schema/`, made once.
-    pub schema: Bytes,
+    /// The API document in every form it is served in, made once.
+    pub docs: crate::http::openapi::forms::Documents,
     /// The shared Redis, when `redis.url` is set.
     pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
@@ -100,14 +98,14 @@ impl App {
             throttle: Arc::clone(&throttle),
             reset: reset.stats(),
         });
-        let schema = Bytes::from(crate::http::openapi::json(&config));
+        let docs = crate::http::openapi::documents(&config);
         let state = AppState {
             config,
             tokens,
             throttle,
             reset,
             metrics,
-            schema,
+            docs,
             kv,
             development,
             prune,

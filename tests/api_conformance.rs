@@ -1,6 +1,7 @@
 //! The live server against its own OpenAPI document, with the reference
 //! tools from PyPI: openapi-spec-validator checks the document against the
-//! OpenAPI 3.1 specification, and schemathesis calls every operation with
+//! OpenAPI 3.1 specification (and its 3.0 and Swagger 2.0 forms against
+//! theirs), and schemathesis calls every operation with
 //! generated requests (examples, boundary values, fuzzing) and fails on any
 //! 5xx or any response the document does not allow (status, content type,
 //! headers, body schema). CI installs both (`.ci/run`) and points
@@ -38,6 +39,42 @@ fn the_document_passes_openapi_spec_validator() {
         stdout(&checked),
         stderr(&checked)
     );
+}
+
+#[test]
+fn every_served_form_of_the_document_passes_openapi_spec_validator() {
+    let test = "every_served_form_of_the_document_passes_openapi_spec_validator";
+    let Some(validator) = service_url("AUTHD_TEST_OPENAPI_VALIDATOR", test) else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let runtime = common::server::runtime();
+    let server = runtime.block_on(TestServer::start(&db, |_| {}));
+    // openapi-spec-validator reads JSON and YAML, and tells 2.0, 3.0 and
+    // 3.1 apart by the document's own version member.
+    for (path, file) in [
+        ("/swagger.json", "swagger.json"),
+        ("/swagger.yaml", "swagger.yaml"),
+        ("/api/schema/?format=yaml", "openapi.yaml"),
+        ("/api/schema/?version=3.0", "openapi30.json"),
+        ("/api/schema/?version=3.0&format=yaml", "openapi30.yaml"),
+    ] {
+        let body = runtime.block_on(async {
+            let reply = server.client.get(server.url(path)).send().await.unwrap();
+            assert_eq!(reply.status(), 200, "{path}");
+            reply.bytes().await.unwrap()
+        });
+        let file = db.dir().join(file);
+        std::fs::write(&file, &body).unwrap();
+        let checked = Command::new(&validator).arg(&file).output().unwrap();
+        assert!(
+            checked.status.success(),
+            "openapi-spec-validator on {path}: {}{}",
+            stdout(&checked),
+            stderr(&checked)
+        );
+    }
+    drop(server);
 }
 
 /// `positive_data_acceptance` is left out on purpose: it expects every

@@ -289,3 +289,153 @@ async fn redoc_loads_its_script_from_the_configured_url() {
         .unwrap();
     assert!(html.contains("src=\"https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js\""));
 }
+
+/// The body and content type of `GET path` with `accept`.
+async fn fetch(server: &TestServer, path: &str, accept: Option<&str>) -> (u16, String, String) {
+    let mut request = server.client.get(server.url(path));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let reply = request.send().await.unwrap();
+    let status = reply.status().as_u16();
+    let content_type = reply
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, reply.text().await.unwrap())
+}
+
+fn from_yaml(text: &str) -> Value {
+    serde_norway::from_str(text).expect("the YAML parses")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_is_served_as_yaml_on_request_and_says_the_same_as_the_json() {
+    let (server, _db) = start(|_| {}).await;
+    let json = schema(&server).await;
+    for (path, accept) in [
+        ("/api/schema/?format=yaml", None),
+        ("/api/schema/", Some("application/yaml")),
+        ("/api/schema/", Some("application/vnd.oai.openapi")),
+        (
+            "/api/schema/",
+            Some("application/json;q=0.5, application/yaml"),
+        ),
+    ] {
+        let (status, content_type, body) = fetch(&server, path, accept).await;
+        assert_eq!(status, 200, "{path} {accept:?}");
+        assert_eq!(content_type, "application/yaml", "{path} {accept:?}");
+        assert!(body.starts_with("openapi: 3.1.0"), "{body:.40}");
+        assert_eq!(from_yaml(&body), json, "{path} {accept:?}");
+    }
+    // JSON stays the default, and `format` wins over `Accept`.
+    for (path, accept) in [
+        ("/api/schema/", Some("*/*")),
+        ("/api/schema/?format=json", Some("application/yaml")),
+        ("/api/schema/", Some("application/vnd.oai.openapi+json")),
+    ] {
+        let (status, content_type, body) = fetch(&server, path, accept).await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type, "application/json", "{path} {accept:?}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json);
+    }
+    server
+        .call(Method::GET, "/api/schema/?format=xml", None, None)
+        .await
+        .assert_problem(400, "validation_error");
+}
+
+/// Every `"type"` member of `value` that is not one string.
+fn type_arrays(value: &Value, found: &mut usize) {
+    match value {
+        Value::Object(map) => {
+            if map.get("type").is_some_and(Value::is_array) {
+                *found += 1;
+            }
+            map.values().for_each(|v| type_arrays(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| type_arrays(v, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_3_0_is_served_on_request_for_older_client_generators() {
+    let (server, _db) = start(|_| {}).await;
+    let v31 = schema(&server).await;
+    let mut nullable_in_31 = 0;
+    type_arrays(&v31, &mut nullable_in_31);
+    assert!(nullable_in_31 > 0, "the 3.1 document has `or null` types");
+
+    let (status, content_type, body) = fetch(&server, "/api/schema/?version=3.0", None).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let v30: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v30["openapi"], "3.0.3");
+    let mut left = 0;
+    type_arrays(&v30, &mut left);
+    assert_eq!(left, 0, "3.0 has no type arrays");
+    assert_eq!(documented(&v30), documented(&v31));
+    assert_eq!(
+        v30["components"]["schemas"]["MeUpdate"]["properties"]["full_name"],
+        serde_json::json!({"type": "string", "example": "Ada King", "maxLength": 150, "nullable": true})
+    );
+    let (_, content_type, yaml) =
+        fetch(&server, "/api/schema/?version=3.0&format=yaml", None).await;
+    assert_eq!(content_type, "application/yaml");
+    assert_eq!(from_yaml(&yaml), v30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_2_0_is_served_at_drf_yasgs_paths_from_the_same_definitions() {
+    let (server, _db) = start(|_| {}).await;
+    let v31 = schema(&server).await;
+    let (status, content_type, body) = fetch(&server, "/swagger.json", None).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let swagger: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(swagger["swagger"], "2.0");
+    assert_eq!(swagger["info"]["title"], v31["info"]["title"]);
+    assert_eq!(documented(&swagger), documented(&v31));
+    let definitions: BTreeSet<_> = swagger["definitions"].as_object().unwrap().keys().collect();
+    let schemas: BTreeSet<_> = v31["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(definitions, schemas);
+
+    // Every reference resolves inside the 2.0 document.
+    let mut found = Vec::new();
+    refs(&swagger, &mut found);
+    for target in found {
+        assert!(
+            target.starts_with("#/definitions/") || target.starts_with("#/responses/"),
+            "{target}"
+        );
+        assert!(swagger.pointer(&target[1..]).is_some(), "{target} resolves");
+    }
+    let login = &swagger["paths"]["/api/auth/login/"]["post"];
+    assert_eq!(
+        login["parameters"][0]["schema"]["$ref"],
+        "#/definitions/LoginRequest"
+    );
+    assert_eq!(login["parameters"][0]["in"], "body");
+    assert!(login["responses"]["429"].is_object());
+    assert_eq!(
+        swagger["paths"]["/api/auth/me/"]["get"]["security"],
+        serde_json::json!([{"bearer": []}])
+    );
+    assert_eq!(swagger["securityDefinitions"]["bearer"]["in"], "header");
+
+    let (_, content_type, drf_yasg) = fetch(&server, "/swagger/?format=openapi", None).await;
+    assert_eq!(content_type, "application/json");
+    assert_eq!(serde_json::from_str::<Value>(&drf_yasg).unwrap(), swagger);
+    assert!(body.starts_with("{\n  \"swagger\": \"2.0\""), "{body:.40}");
+    let (status, content_type, yaml) = fetch(&server, "/swagger.yaml", None).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/yaml"));
+    assert!(yaml.starts_with("swagger: '2.0'"), "{yaml:.40}");
+    assert_eq!(from_yaml(&yaml), swagger);
+    // The page itself is still the page.
+    let (_, content_type, _) = fetch(&server, "/swagger/", None).await;
+    assert_eq!(content_type, "text/html");
+}

@@ -23,6 +23,8 @@ pub enum Route {
     Readyz,
     Metrics,
     Schema,
+    SwaggerJson,
+    SwaggerYaml,
     Swagger,
     Redoc,
 }
@@ -52,6 +54,8 @@ const TABLE: &[(&str, Route)] = &[
     ("/readyz", Route::Readyz),
     ("/metrics", Route::Metrics),
     ("/api/schema/", Route::Schema),
+    ("/swagger.json", Route::SwaggerJson),
+    ("/swagger.yaml", Route::SwaggerYaml),
     ("/swagger/", Route::Swagger),
     ("/redoc/", Route::Redoc),
 ];
@@ -68,6 +72,8 @@ impl Route {
             | Route::Readyz
             | Route::Metrics
             | Route::Schema
+            | Route::SwaggerJson
+            | Route::SwaggerYaml
             | Route::Swagger
             | Route::Redoc => &GET,
             _ => &POST,
@@ -82,6 +88,8 @@ impl Route {
                 | Route::Readyz
                 | Route::Metrics
                 | Route::Schema
+                | Route::SwaggerJson
+                | Route::SwaggerYaml
                 | Route::Swagger
                 | Route::Redoc
         )
@@ -172,6 +180,8 @@ mod tests {
         assert_eq!(swagger_asset("/swagger/swagger-ui.css"), "swagger-ui.css");
         assert_eq!(swagger_asset("/swagger/"), "");
         assert_eq!(resolve("/swaggerx"), None);
+        assert_eq!(resolve("/swagger.json"), Some(Route::SwaggerJson));
+        assert_eq!(resolve("/swagger.yaml"), Some(Route::SwaggerYaml));
     }
 
     #[test]

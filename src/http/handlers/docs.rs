@@ -1,19 +1,23 @@
-//! The API's own documentation: the OpenAPI document (`/api/schema/`),
-//! Swagger UI on it (`/swagger/`, every file served from the binary, so it
-//! works without internet access) and ReDoc (`/redoc/`, its script from
-//! `docs.redoc_script_url`).
+//! The API's own documentation: the OpenAPI document (`/api/schema/`, as
+//! JSON or YAML, 3.1 or 3.0), the Swagger 2.0 document (`/swagger.json`,
+//! `/swagger.yaml`), Swagger UI on it (`/swagger/`, every file served from
+//! the binary, so it works without internet access) and ReDoc (`/redoc/`,
+//! its script from `docs.redoc_script_url`).
 
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY};
+use hyper::{Request, StatusCode};
 
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::openapi;
+use crate::http::openapi::forms::{self, Syntax};
 use crate::http::response::Response;
+use crate::http::router::swagger_asset;
 
 /// Where Swagger UI's files are; the page names them relative to it.
 const SWAGGER_BASE: &str = "/swagger/";
@@ -33,36 +37,115 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyL
     )
 });
 
-/// The OpenAPI document, as JSON.
+/// The OpenAPI document.
+///
+/// OpenAPI 3.1 as JSON by default. `?format=yaml` (or an `Accept` that
+/// prefers `application/yaml` or `application/vnd.oai.openapi`) gives YAML,
+/// `?format=json` JSON whatever the `Accept`; `?version=3.0` gives the same
+/// document as OpenAPI 3.0.3, for client generators that do not read 3.1.
 #[utoipa::path(
     get,
     path = "/api/schema/",
     operation_id = "schema",
     tag = "operations",
-    responses((status = 200, description = "This OpenAPI 3.1 document.", content_type = "application/json",
+    params(
+        ("format" = Option<String>, Query,
+            description = "`json` (the default) or `yaml` (also drf-spectacular's `openapi-json` and `openapi`)."),
+        ("version" = Option<String>, Query, description = "`3.1` (the default) or `3.0`."),
+    ),
+    responses((status = 200, description = "This OpenAPI document.", content(
+        (Object = "application/json"),
+        (Object = "application/yaml"),
+    ))),
+    security(()),
+)]
+pub fn schema(app: &App, request: &Request<Incoming>) -> Result<Response, ApiError> {
+    let (syntax, version) = forms::query(request.uri().query()).map_err(|field| {
+        ApiError::field(
+            field,
+            match field {
+                "format" => "Must be json or yaml.",
+                _ => "Must be 3.1 or 3.0.",
+            },
+        )
+    })?;
+    let syntax = syntax.unwrap_or_else(|| {
+        let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+        forms::accepted(accept)
+    });
+    let form = app
+        .docs
+        .openapi(version.unwrap_or(forms::Version::V31), syntax);
+    let mut response = form_response(form);
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept"));
+    Ok(response)
+}
+
+/// The API as a Swagger 2.0 document, JSON (drf-yasg's path).
+///
+/// Made from the same definitions as the OpenAPI document; what 2.0
+/// cannot express (the refresh cookie as a security scheme, a body schema
+/// per media type, `null` types) is left out.
+#[utoipa::path(
+    get,
+    path = "/swagger.json",
+    operation_id = "swagger_json",
+    tag = "operations",
+    responses((status = 200, description = "The Swagger 2.0 document.", content_type = "application/json",
         body = Object)),
     security(()),
 )]
-pub fn schema(app: &App) -> Response {
-    bytes_response(
-        app.schema.clone(),
-        HeaderValue::from_static("application/json"),
-    )
+pub fn swagger_json(app: &App) -> Response {
+    form_response(app.docs.swagger(Syntax::Json))
+}
+
+/// The API as a Swagger 2.0 document, YAML (drf-yasg's path).
+#[utoipa::path(
+    get,
+    path = "/swagger.yaml",
+    operation_id = "swagger_yaml",
+    tag = "operations",
+    responses((status = 200, description = "The Swagger 2.0 document.", content_type = "application/yaml",
+        body = Object)),
+    security(()),
+)]
+pub fn swagger_yaml(app: &App) -> Response {
+    form_response(app.docs.swagger(Syntax::Yaml))
 }
 
 /// Swagger UI on the schema.
 ///
 /// The page and its files (`/swagger/swagger-ui.css`, ...) all come from
-/// authd itself.
+/// authd itself. `/swagger/?format=openapi` answers the Swagger 2.0
+/// document as JSON instead, as drf-yasg did.
 #[utoipa::path(
     get,
     path = "/swagger/",
     operation_id = "swagger_ui",
     tag = "operations",
-    responses((status = 200, description = "The Swagger UI page.", content_type = "text/html", body = String)),
+    params(("format" = Option<String>, Query,
+        description = "`openapi`: the Swagger 2.0 document (JSON) instead of the page.")),
+    responses((status = 200, description = "The Swagger UI page, or the Swagger 2.0 document.", content(
+        (String = "text/html"),
+        (Object = "application/json"),
+    ))),
     security(()),
 )]
-pub fn swagger(file: &str) -> Result<Response, ApiError> {
+pub fn swagger(app: &App, request: &Request<Incoming>) -> Result<Response, ApiError> {
+    let file = swagger_asset(request.uri().path());
+    let wants_document = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "format=openapi"));
+    if file.is_empty() && wants_document {
+        return Ok(swagger_json(app));
+    }
+    swagger_file(file)
+}
+
+fn swagger_file(file: &str) -> Result<Response, ApiError> {
     let served = utoipa_swagger_ui::serve(file, Arc::clone(&SWAGGER_CONFIG)).map_err(|error| {
         tracing::error!(%error, "Swagger UI file could not be prepared");
         ApiError::Internal
@@ -116,6 +199,13 @@ pub fn redoc(app: &App) -> Response {
     bytes_response(
         Bytes::from(page),
         HeaderValue::from_static("text/html; charset=utf-8"),
+    )
+}
+
+fn form_response(form: &forms::Form) -> Response {
+    bytes_response(
+        form.body.clone(),
+        HeaderValue::from_static(form.content_type),
     )
 }
 

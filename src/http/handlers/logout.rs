@@ -55,7 +55,10 @@ impl LogoutRequest {
 
 /// Log out: revoke sessions, refresh and access tokens alike.
 ///
-/// Idempotent for any token this server signed. Clears the refresh cookie,
+/// `local` is idempotent: a token this server signed that is already dead
+/// answers `{}` and changes nothing (but a rotated token replayed past the
+/// reuse grace still revokes its session). `others` and `global` need a
+/// live refresh token, else `token_not_valid`. Clears the refresh cookie,
 /// except for `scope: others`.
 #[utoipa::path(
     post,
@@ -68,7 +71,7 @@ impl LogoutRequest {
             headers(("Set-Cookie" = String, description = "Clears the refresh cookie (not for `others`)."))),
         (status = 403, description = "`csrf_failed`: the token came from the refresh cookie, and the request says it comes from a page of another origin.",
             body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`token_not_valid`: not a refresh token this server signed.",
+        (status = 401, description = "`token_not_valid`: not a refresh token this server signed, or (for `others` and `global`) not a live one.",
             body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("refresh_cookie" = [])),

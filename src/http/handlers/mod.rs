@@ -76,8 +76,10 @@ pub async fn handle(
         Route::Healthz => Ok(health::healthz()),
         Route::Readyz => health::readyz(app).await,
         Route::Metrics => Ok(metrics::get(app)),
-        Route::Schema => Ok(docs::schema(app)),
-        Route::Swagger => docs::swagger(super::router::swagger_asset(request.uri().path())),
+        Route::Schema => docs::schema(app, &request),
+        Route::SwaggerJson => Ok(docs::swagger_json(app)),
+        Route::SwaggerYaml => Ok(docs::swagger_yaml(app)),
+        Route::Swagger => docs::swagger(app, &request),
         Route::Redoc => Ok(docs::redoc(app)),
     }
 }

@@ -3,9 +3,13 @@
 //! each operation, and the route table adds what every route of a kind can
 //! answer (problem+json errors, throttling, `X-Request-Id`) and the aliases
 //! of the old service. `/api/schema/` serves it and `authd openapi` prints
-//! it; a test checks it against the route table both ways.
+//! it; a test checks it against the route table both ways. `forms` makes
+//! the other forms it is served in (YAML, OpenAPI 3.0, Swagger 2.0) from it.
 
 mod common;
+pub mod forms;
+mod swagger2;
+mod v30;
 
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -41,6 +45,8 @@ pub const SCHEMA_PATH: &str = "/api/schema/";
         handlers::health::readyz,
         handlers::metrics::get,
         handlers::docs::schema,
+        handlers::docs::swagger_json,
+        handlers::docs::swagger_yaml,
         handlers::docs::swagger,
         handlers::docs::redoc,
     ),
@@ -80,8 +86,27 @@ pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
         ))),
     );
     common::add_responses(&mut doc);
+    anonymous_as_no_security(&mut doc);
     add_aliases(&mut doc);
     doc
+}
+
+/// `security: []` for the operations anyone may call. utoipa writes
+/// `security(())` as `[{}]` ("no requirement" as the only alternative),
+/// which means the same, but client generators (openapi-python-client)
+/// read any non-empty list as "needs credentials" and make callers
+/// authenticate to register or log in.
+fn anonymous_as_no_security(doc: &mut utoipa::openapi::OpenApi) {
+    let empty = utoipa::openapi::security::SecurityRequirement::default();
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations_mut(item) {
+            if let Some(requirements) = operation.security.as_mut() {
+                if requirements.iter().all(|r| *r == empty) {
+                    requirements.clear();
+                }
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON (what `/api/schema/` and `authd openapi` give).
@@ -90,6 +115,11 @@ pub fn json(config: &Config) -> Vec<u8> {
         serde_json::to_vec_pretty(&document(config)).expect("the OpenAPI document serializes");
     text.push(b'\n');
     text
+}
+
+/// Every form of the document, for a server running with `config`.
+pub fn documents(config: &Config) -> forms::Documents {
+    forms::Documents::new(&document(config))
 }
 
 /// Copies each canonical path's item to its aliases (`/api/auth/token/`,
