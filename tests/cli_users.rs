@@ -119,7 +119,7 @@ fn the_admin_flow_of_a_new_user(db: &TestDb) {
     assert_eq!(status[0]["version"], 1);
     assert_eq!(status[0]["state"], "applied");
 
-    let down = json(db, &["migrate", "down", "--to", "0"]);
+    let down = json(db, &["migrate", "down", "--to", "0", "--yes"]);
     assert_eq!(down["version"], 0);
     assert_eq!(json(db, &["migrate", "status"])[0]["state"], "pending");
     let latest = authd::store::migrate::SQLITE.len();

@@ -31,7 +31,7 @@ pub enum BlacklistCommand {
 }
 
 pub fn run(command: BlacklistCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config)?;
+    let store = store::open_current(&context.config, store::Role::Admin)?;
     let store = store.as_ref();
     let now = domain::now();
     match command {

@@ -75,7 +75,7 @@ pub fn run(command: ImportCommand, context: &Context) -> Result<(), CliError> {
             ))
         }
     };
-    let store = store::open_current(&context.config)?;
+    let store = store::open_current(&context.config, store::Role::Admin)?;
     let options = django::Options {
         on_conflict: match args.on_conflict {
             ConflictArg::Skip => OnConflict::Skip,

@@ -7,6 +7,7 @@
 pub mod assets;
 mod blacklist;
 mod config_cmd;
+mod confirm;
 mod error;
 mod import;
 mod key;

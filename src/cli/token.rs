@@ -71,7 +71,7 @@ fn state(token: &RefreshInfo, now: &Timestamp) -> &'static str {
 }
 
 pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config)?;
+    let store = store::open_current(&context.config, store::Role::Admin)?;
     let store = store.as_ref();
     let now = domain::now();
     match command {

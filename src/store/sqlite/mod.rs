@@ -8,6 +8,7 @@
 
 mod import;
 mod legacy_tokens;
+mod presence;
 mod prune;
 mod reset_tokens;
 mod sessions;
