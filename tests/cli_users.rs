@@ -312,3 +312,83 @@ fn set_password_and_disable_cut_off_tokens(db: &TestDb) {
     assert_eq!(disabled["is_active"], false);
     assert_eq!(json(db, &["user", "enable", "1"])["is_active"], true);
 }
+
+/// Run from the wrong directory (or with a typo in the path), an admin
+/// command must not create an empty database and report success: it names
+/// the file it looked for and where the path came from. Only `migrate`
+/// creates one.
+#[test]
+fn admin_commands_never_create_a_sqlite_database() {
+    let db = TestDb::sqlite();
+    let dir = db.dir();
+    let missing = dir.join("missing.db");
+    let file = common::file_in(
+        dir,
+        "other.toml",
+        "[database]\nurl = \"sqlite://other.db\"\n",
+    );
+    let config = file.to_str().unwrap();
+    let cases: [(&[&str], Option<&str>, &str, &str); 4] = [
+        (
+            &["user", "list"],
+            Some("sqlite://missing.db"),
+            "missing.db",
+            "environment variable DATABASE_URL",
+        ),
+        (
+            &["migrate", "status"],
+            Some("sqlite://missing.db"),
+            "missing.db",
+            "environment variable DATABASE_URL",
+        ),
+        (
+            &["blacklist", "stats"],
+            None,
+            "authd.db",
+            "the default database.url",
+        ),
+        (
+            &["user", "list", "--config", config],
+            None,
+            "other.db",
+            "config file",
+        ),
+    ];
+    for (args, url, name, chosen) in cases {
+        let mut command = db.authd();
+        command.env_remove("DATABASE_URL");
+        if let Some(url) = url {
+            command.env("DATABASE_URL", url);
+        }
+        let output = command.args(args).output().unwrap();
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        let absolute = dir.join(name);
+        assert!(
+            message.contains(&absolute.display().to_string()) && message.contains(chosen),
+            "{args:?}: {message}"
+        );
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+        assert!(
+            !absolute.exists(),
+            "{args:?} created {}",
+            absolute.display()
+        );
+    }
+
+    let with_missing = |args: &[&str]| {
+        db.authd()
+            .env("DATABASE_URL", "sqlite://missing.db")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(!with_missing(&["migrate", "down", "--to", "0", "--yes"])
+        .status
+        .success());
+    assert!(!missing.exists());
+    assert!(with_missing(&["migrate"]).status.success());
+    assert!(missing.exists(), "migrate creates the database");
+    let listed = with_missing(&["user", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+}

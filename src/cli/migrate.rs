@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::confirm::confirm;
 use super::output::{self, OutputFormat};
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::domain::rfc3339;
 use crate::store::{self, migrate, Migration};
 
@@ -65,7 +65,12 @@ struct StatusJson {
 }
 
 pub fn run(args: MigrateArgs, context: &Context) -> Result<(), CliError> {
-    let store = store::open(&context.config)?;
+    // Only applying migrations may create a database; `status` and `down`
+    // on a missing SQLite file would report an empty schema.
+    let store = match args.action {
+        None => store::open(&context.config)?,
+        Some(_) => database::open_existing(context)?,
+    };
     match args.action {
         None => {
             let applied = migrate::migrate_up(store.as_ref())?;

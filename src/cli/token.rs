@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::output::{self, OutputFormat};
 use super::user::find_user;
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::domain::{self, rfc3339, Timestamp};
-use crate::store::{self, revoked_reason, RefreshInfo, RevokeScope};
+use crate::store::{revoked_reason, RefreshInfo, RevokeScope};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -71,7 +71,7 @@ fn state(token: &RefreshInfo, now: &Timestamp) -> &'static str {
 }
 
 pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config, store::Role::Admin)?;
+    let store = database::open_current(context)?;
     let store = store.as_ref();
     let now = domain::now();
     match command {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::confirm::confirm;
 use super::output::{self, OutputFormat};
 use super::password_input::read_password;
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::domain::{
     self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserId, UserRef, UserUpdate,
 };
@@ -128,7 +128,7 @@ impl<'a> From<&'a User> for UserJson<'a> {
 }
 
 pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config, store::Role::Admin)?;
+    let store = database::open_current(context)?;
     let store = store.as_ref();
     match command {
         UserCommand::Create {

@@ -86,6 +86,14 @@ pub struct LoadedConfig {
     /// False when nothing but defaults (and logging settings) is in force:
     /// a first run with no config at all, which `serve` treats as development.
     pub configured: bool,
+    sources: Sources,
+}
+
+impl LoadedConfig {
+    /// The layer that set `key` (a dotted key), or `None` for a default.
+    pub fn source(&self, key: &str) -> Option<&ConfigSource> {
+        self.sources.find(key)
+    }
 }
 
 /// Loads, merges, deserializes and validates the configuration.
@@ -119,6 +127,7 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
         config,
         file,
         configured,
+        sources,
     })
 }
 
@@ -297,7 +306,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// Which layer set each key (the last one that did).
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Sources(BTreeMap<String, ConfigSource>);
 
 impl Sources {

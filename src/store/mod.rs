@@ -227,6 +227,12 @@ pub(crate) fn stored_user_id(id: i64) -> Result<UserId, StoreError> {
         .ok_or_else(|| StoreError::Database(format!("invalid user id {id} in the database")))
 }
 
+/// The file of a SQLite `database.url`; `None` for another database.
+pub fn sqlite_file(config: &Config) -> Option<std::path::PathBuf> {
+    let url = &config.database.url;
+    (url.scheme().as_deref() == Some("sqlite")).then(|| sqlite::path_of(url.expose()))
+}
+
 /// Opens the store named by `database.url` for an admin command (or a
 /// test), without looking at its schema.
 pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
