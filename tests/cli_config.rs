@@ -154,3 +154,25 @@ fn config_example_documents_every_key_with_its_default() {
         );
     }
 }
+
+/// `AUTHD_HTTP_BIND` (one underscore) used to be ignored silently, and the
+/// server listened on the default address.
+#[test]
+fn a_misspelled_authd_variable_stops_every_command() {
+    let db = TestDb::sqlite();
+    for args in [&["config", "check"][..], &["key", "list"], &["migrate"]] {
+        let output = db
+            .authd()
+            .env("AUTHD_HTTP_BIND", "0.0.0.0:9000")
+            .args(args)
+            .output()
+            .unwrap();
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains("AUTHD_HTTP_BIND") && message.contains("AUTHD_HTTP__BIND"),
+            "{args:?}: {message}"
+        );
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    }
+}
