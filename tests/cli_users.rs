@@ -392,3 +392,48 @@ fn admin_commands_never_create_a_sqlite_database() {
     let listed = with_missing(&["user", "list"]);
     assert!(listed.status.success(), "{}", stderr(&listed));
 }
+
+/// "Connection refused" alone does not say which server refused.
+#[test]
+fn a_refused_connection_names_the_server() {
+    let db = TestDb::sqlite();
+    let port = common::free_port();
+    let output = db
+        .authd()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://authd@127.0.0.1:{port}/authd"),
+        )
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+}
+
+/// A search_path naming no existing schema used to surface as
+/// "3F000: no schema has been selected" at the first query.
+#[test]
+fn a_missing_postgres_schema_is_named() {
+    let Some(base) = common::postgres_url("cli_users::a_missing_postgres_schema_is_named") else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-csearch_path%3Dauthd_no_such_schema");
+    let output = db
+        .authd()
+        .env("DATABASE_URL", url)
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("authd_no_such_schema") && !message.contains("3F000"),
+        "{message}"
+    );
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+}

@@ -76,15 +76,21 @@ pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
     let now = domain::now();
     match command {
         TokenCommand::Revoke(RevokeTarget { jti: Some(jti), .. }) => {
-            if !store.revoke_refresh_token(&jti, revoked_reason::ADMIN_REVOKED, now)? {
-                return Err(CliError::Failed(format!(
-                    "no live refresh token with jti {jti}"
-                )));
+            // Idempotent like --session: a second run finds it revoked and
+            // succeeds; only a jti never issued is an error.
+            let revoked = store.revoke_refresh_token(&jti, revoked_reason::ADMIN_REVOKED, now)?;
+            if !revoked && !store.refresh_token_known(&jti)? {
+                return Err(CliError::Failed(format!("no refresh token with jti {jti}")));
             }
+            let text = if revoked {
+                format!("Revoked refresh token {jti}.")
+            } else {
+                format!("Refresh token {jti} was already revoked.")
+            };
             report(
                 context,
-                serde_json::json!({"revoked": {"jti": jti}}),
-                format!("Revoked refresh token {jti}."),
+                serde_json::json!({"revoked": {"jti": jti, "tokens": u64::from(revoked)}}),
+                text,
             )
         }
         TokenCommand::Revoke(RevokeTarget {

@@ -158,11 +158,39 @@ fn first_connection(
             Some(&SqlState::TOO_MANY_CONNECTIONS) | Some(&SqlState::CANNOT_CONNECT_NOW)
         );
         if !busy || std::time::Instant::now() + pause > deadline {
-            return Err(StoreError::Unavailable(error_chain(&error)));
+            // "Connection refused" alone does not say which server refused.
+            return Err(StoreError::Unavailable(format!(
+                "cannot connect to {}: {}",
+                targets(config),
+                error_chain(&error)
+            )));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(connection::BACKOFF_CAP);
     }
+}
+
+/// The servers a configuration names, as `host:port` (or a socket
+/// directory), for error messages.
+fn targets(config: &postgres::Config) -> String {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            // libpq: one port for every host, or one port per host.
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                postgres::config::Host::Tcp(name) if name.contains(':') => {
+                    format!("[{name}]:{port}")
+                }
+                postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                postgres::config::Host::Unix(dir) => format!("{} (port {port})", dir.display()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The schema authd's tables go in: the first existing one of the
