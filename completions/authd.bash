@@ -1466,7 +1466,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__migrate__subcmd__down)
-            opts="-v -h -V --to --config --output --verbose --help --version"
+            opts="-v -h -V --to --yes --force --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

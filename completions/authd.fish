@@ -69,8 +69,10 @@ complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_sub
 complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
+complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -l yes -d 'Do not ask for confirmation (required when stdin is not a terminal)'
+complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -l force -d 'Revert even while servers are using the database (their requests will fail)'
 complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from down" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every migration: applied (when), pending, or modified'
 complete -c authd -n "__fish_authd_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "down" -d 'Run down scripts, newest first, until the schema is at version N (0: empty)'

@@ -65,7 +65,7 @@ impl App {
     /// Redis connection. Blocking; must run within a tokio runtime context.
     pub fn build(config: Config, development: bool) -> Result<(App, KeySource), StartupError> {
         let (signing_keys, key_source) = keys::signing_keys(&config, development)?;
-        let store = store::open_current(&config)?;
+        let store = store::open_current(&config, store::Role::Server)?;
         let jwt = &config.jwt;
         let settings = TokenSettings {
             access_ttl: *jwt.access_ttl,

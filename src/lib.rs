@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod heartbeat;
 pub mod http;
 pub mod import;
 pub mod kv;

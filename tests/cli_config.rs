@@ -154,3 +154,64 @@ fn config_example_documents_every_key_with_its_default() {
         );
     }
 }
+
+/// `AUTHD_HTTP_BIND` (one underscore) used to be ignored silently, and the
+/// server listened on the default address.
+#[test]
+fn a_misspelled_authd_variable_stops_every_command() {
+    let db = TestDb::sqlite();
+    for args in [&["config", "check"][..], &["key", "list"], &["migrate"]] {
+        let output = db
+            .authd()
+            .env("AUTHD_HTTP_BIND", "0.0.0.0:9000")
+            .args(args)
+            .output()
+            .unwrap();
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains("AUTHD_HTTP_BIND") && message.contains("AUTHD_HTTP__BIND"),
+            "{args:?}: {message}"
+        );
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    }
+}
+
+/// With nothing configured (or DEBUG on), `serve` starts in development
+/// mode: `config check` must not warn that it will refuse to start.
+#[test]
+fn config_check_matches_what_serve_does_in_development_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authd"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .args(["config", "check"]);
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stderr(&output)
+    };
+    for (env, why) in [
+        (&[][..], "nothing is configured"),
+        (&[("DEBUG", "1")][..], "DEBUG is on"),
+        (
+            &[("DEBUG", "1"), ("DATABASE_URL", "sqlite://x.db")][..],
+            "DEBUG is on",
+        ),
+    ] {
+        let message = check(env);
+        assert!(!message.contains("refuse"), "{env:?}: {message}");
+        assert!(
+            message.contains("development mode") && message.contains(why),
+            "{env:?}: {message}"
+        );
+    }
+    let production = check(&[("DATABASE_URL", "sqlite://x.db")]);
+    assert!(
+        production.contains("will refuse to start"),
+        "configured without a secret: {production}"
+    );
+}

@@ -313,3 +313,26 @@ fn password_change_windows_are_found_by_user_id() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "unlocked");
     });
 }
+
+/// "Connection refused" alone does not say which Redis refused.
+#[test]
+fn a_refused_redis_connection_names_the_server() {
+    let db = common::TestDb::sqlite();
+    let port = common::free_port();
+    let output = db
+        .authd()
+        .env("REDIS_URL", format!("redis://127.0.0.1:{port}/0"))
+        .args([
+            "throttle",
+            "show",
+            "--scope",
+            "login",
+            "--email",
+            "a@example.com",
+        ])
+        .output()
+        .unwrap();
+    let message = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+}

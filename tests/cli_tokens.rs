@@ -73,8 +73,27 @@ async fn revocations_reach_a_running_server_within_a_second(db: &TestDb) {
         .post("/api/auth/token/refresh/", json!({"refresh": refresh(&b)}))
         .await;
     refused.assert_problem(401, "token_not_valid");
-    let (code, _, err) = authd(db, &["token", "revoke", "--jti", &jti]);
-    assert_eq!(code, 1, "a revoked jti is not live: {err}");
+    // Idempotent, as --session is: a second run succeeds, saying so.
+    let (code, out, err) = authd(db, &["token", "revoke", "--jti", &jti]);
+    assert_eq!(code, 0, "revoking a revoked jti again: {err}");
+    assert_eq!(out["revoked"]["tokens"], 0, "{out}");
+    let again = tokio::task::block_in_place(|| {
+        db.authd()
+            .args(["token", "revoke", "--jti", &jti])
+            .output()
+            .unwrap()
+    });
+    assert!(
+        stdout(&again).contains("already revoked"),
+        "{}",
+        stdout(&again)
+    );
+    let (code, _, err) = authd(db, &["token", "revoke", "--jti", "never-issued"]);
+    assert_eq!(code, 1, "an unknown jti: {err}");
+    assert!(
+        err.contains("no refresh token with jti never-issued"),
+        "{err}"
+    );
 
     assert_eq!(
         authd(db, &["token", "revoke", "--user", "ada@example.com"]).0,

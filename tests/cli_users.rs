@@ -119,7 +119,7 @@ fn the_admin_flow_of_a_new_user(db: &TestDb) {
     assert_eq!(status[0]["version"], 1);
     assert_eq!(status[0]["state"], "applied");
 
-    let down = json(db, &["migrate", "down", "--to", "0"]);
+    let down = json(db, &["migrate", "down", "--to", "0", "--yes"]);
     assert_eq!(down["version"], 0);
     assert_eq!(json(db, &["migrate", "status"])[0]["state"], "pending");
     let latest = authd::store::migrate::SQLITE.len();
@@ -311,4 +311,129 @@ fn set_password_and_disable_cut_off_tokens(db: &TestDb) {
     let disabled = json(db, &["user", "disable", "1"]);
     assert_eq!(disabled["is_active"], false);
     assert_eq!(json(db, &["user", "enable", "1"])["is_active"], true);
+}
+
+/// Run from the wrong directory (or with a typo in the path), an admin
+/// command must not create an empty database and report success: it names
+/// the file it looked for and where the path came from. Only `migrate`
+/// creates one.
+#[test]
+fn admin_commands_never_create_a_sqlite_database() {
+    let db = TestDb::sqlite();
+    let dir = db.dir();
+    let missing = dir.join("missing.db");
+    let file = common::file_in(
+        dir,
+        "other.toml",
+        "[database]\nurl = \"sqlite://other.db\"\n",
+    );
+    let config = file.to_str().unwrap();
+    let cases: [(&[&str], Option<&str>, &str, &str); 4] = [
+        (
+            &["user", "list"],
+            Some("sqlite://missing.db"),
+            "missing.db",
+            "environment variable DATABASE_URL",
+        ),
+        (
+            &["migrate", "status"],
+            Some("sqlite://missing.db"),
+            "missing.db",
+            "environment variable DATABASE_URL",
+        ),
+        (
+            &["blacklist", "stats"],
+            None,
+            "authd.db",
+            "the default database.url",
+        ),
+        (
+            &["user", "list", "--config", config],
+            None,
+            "other.db",
+            "config file",
+        ),
+    ];
+    for (args, url, name, chosen) in cases {
+        let mut command = db.authd();
+        command.env_remove("DATABASE_URL");
+        if let Some(url) = url {
+            command.env("DATABASE_URL", url);
+        }
+        let output = command.args(args).output().unwrap();
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        let absolute = dir.join(name);
+        assert!(
+            message.contains(&absolute.display().to_string()) && message.contains(chosen),
+            "{args:?}: {message}"
+        );
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+        assert!(
+            !absolute.exists(),
+            "{args:?} created {}",
+            absolute.display()
+        );
+    }
+
+    let with_missing = |args: &[&str]| {
+        db.authd()
+            .env("DATABASE_URL", "sqlite://missing.db")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(!with_missing(&["migrate", "down", "--to", "0", "--yes"])
+        .status
+        .success());
+    assert!(!missing.exists());
+    assert!(with_missing(&["migrate"]).status.success());
+    assert!(missing.exists(), "migrate creates the database");
+    let listed = with_missing(&["user", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+}
+
+/// "Connection refused" alone does not say which server refused.
+#[test]
+fn a_refused_connection_names_the_server() {
+    let db = TestDb::sqlite();
+    let port = common::free_port();
+    let output = db
+        .authd()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://authd@127.0.0.1:{port}/authd"),
+        )
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+}
+
+/// A search_path naming no existing schema used to surface as
+/// "3F000: no schema has been selected" at the first query.
+#[test]
+fn a_missing_postgres_schema_is_named() {
+    let Some(base) = common::postgres_url("cli_users::a_missing_postgres_schema_is_named") else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-csearch_path%3Dauthd_no_such_schema");
+    let output = db
+        .authd()
+        .env("DATABASE_URL", url)
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("authd_no_such_schema") && !message.contains("3F000"),
+        "{message}"
+    );
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::{self, OutputFormat};
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::domain;
 use crate::store::{self, prune, Expired};
 
@@ -31,7 +31,7 @@ pub enum BlacklistCommand {
 }
 
 pub fn run(command: BlacklistCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config)?;
+    let store = database::open_current(context)?;
     let store = store.as_ref();
     let now = domain::now();
     match command {

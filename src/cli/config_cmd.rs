@@ -21,7 +21,27 @@ pub fn run(command: ConfigCommand, context: &Context) -> Result<(), CliError> {
 fn check(context: &Context) -> Result<(), CliError> {
     let config = &context.config;
     // Loading already validated everything; what is left are warnings.
-    if !config.secret_key.is_set() && config.jwt.keys.is_empty() {
+    // `serve` runs in development mode with DEBUG on or nothing configured
+    // (see `serve`), and then starts without a secret: say that instead.
+    let no_secret = !config.secret_key.is_set() && config.jwt.keys.is_empty();
+    if context.development {
+        let why = if config.debug {
+            "DEBUG is on"
+        } else {
+            "nothing is configured"
+        };
+        let key = if no_secret {
+            format!(
+                "generates a signing key into {} and ",
+                config.jwt.key_file.display()
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "authd: note: development mode ({why}): `authd serve` {key}sends the refresh cookie without Secure; never expose it"
+        );
+    } else if no_secret {
         eprintln!(
             "authd: warning: no signing secret (SECRET_KEY or jwt.keys): `authd serve` will refuse to start unless DEBUG is on"
         );

@@ -13,9 +13,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::{self, OutputFormat};
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::import::django::{self, DatabaseSource, DumpdataSource, ImportError, Report, Source};
-use crate::store::{self, OnConflict};
+use crate::store::OnConflict;
 
 /// Rejected rows shown in the table output; JSON lists them all.
 const SHOWN_REJECTED: usize = 50;
@@ -75,7 +75,7 @@ pub fn run(command: ImportCommand, context: &Context) -> Result<(), CliError> {
             ))
         }
     };
-    let store = store::open_current(&context.config)?;
+    let store = database::open_current(context)?;
     let options = django::Options {
         on_conflict: match args.on_conflict {
             ConflictArg::Skip => OnConflict::Skip,

@@ -7,6 +7,8 @@
 pub mod assets;
 mod blacklist;
 mod config_cmd;
+mod confirm;
+mod database;
 mod error;
 mod import;
 mod key;
@@ -100,6 +102,8 @@ pub struct Context {
     pub output: OutputFormat,
     /// `DEBUG` on, or nothing configured at all (a first run).
     pub development: bool,
+    /// Where `database.url` came from (`None`: the default).
+    pub database_url_source: Option<config::ConfigSource>,
 }
 
 impl Cli {
@@ -123,6 +127,7 @@ impl Cli {
         }
         let loaded = config::load(LoadOptions::from_process(self.config.clone(), flags))?;
         let development = loaded.config.debug || !loaded.configured;
+        let database_url_source = loaded.source("database.url").cloned();
         let mut config = loaded.config;
         if self.command.is_admin() {
             // An admin command needs one connection, not a server's pool: it
@@ -137,6 +142,7 @@ impl Cli {
             config_file: loaded.file,
             output: self.output,
             development,
+            database_url_source,
         })
     }
 }

@@ -51,9 +51,11 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
     announce(&app, &keys);
     runtime.block_on(async {
         if let Some(kv) = &app.kv {
-            kv.probe()
-                .await
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+            kv.probe().await.map_err(|e| match &app.config.redis.url {
+                // The URL (password redacted) says which server refused.
+                Some(url) => CliError::Failed(format!("Redis at {url}: {e}")),
+                None => CliError::Failed(e.to_string()),
+            })?;
         }
         let server = Server::bind(app.clone(), bind)
             .await

@@ -107,7 +107,7 @@ pub fn run(command: ThrottleCommand, context: &Context) -> Result<(), CliError> 
         .map_err(|e| CliError::Usage(format!("invalid redis.url: {e}")))?;
     let mut connection = client
         .get_connection_with_timeout(*context.config.database.connect_timeout)
-        .map_err(|e| CliError::Failed(format!("Redis unavailable: {e}")))?;
+        .map_err(|e| CliError::Failed(format!("Redis unavailable at {url}: {e}")))?;
     let ipv6_prefix = context.config.throttle.ipv6_prefix;
     let pattern = pattern(&redis.key_prefix, selection, ipv6_prefix);
     let keys = matching_keys(&mut connection, &pattern)?

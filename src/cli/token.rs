@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::output::{self, OutputFormat};
 use super::user::find_user;
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::domain::{self, rfc3339, Timestamp};
-use crate::store::{self, revoked_reason, RefreshInfo, RevokeScope};
+use crate::store::{revoked_reason, RefreshInfo, RevokeScope};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -71,20 +71,26 @@ fn state(token: &RefreshInfo, now: &Timestamp) -> &'static str {
 }
 
 pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config)?;
+    let store = database::open_current(context)?;
     let store = store.as_ref();
     let now = domain::now();
     match command {
         TokenCommand::Revoke(RevokeTarget { jti: Some(jti), .. }) => {
-            if !store.revoke_refresh_token(&jti, revoked_reason::ADMIN_REVOKED, now)? {
-                return Err(CliError::Failed(format!(
-                    "no live refresh token with jti {jti}"
-                )));
+            // Idempotent like --session: a second run finds it revoked and
+            // succeeds; only a jti never issued is an error.
+            let revoked = store.revoke_refresh_token(&jti, revoked_reason::ADMIN_REVOKED, now)?;
+            if !revoked && !store.refresh_token_known(&jti)? {
+                return Err(CliError::Failed(format!("no refresh token with jti {jti}")));
             }
+            let text = if revoked {
+                format!("Revoked refresh token {jti}.")
+            } else {
+                format!("Refresh token {jti} was already revoked.")
+            };
             report(
                 context,
-                serde_json::json!({"revoked": {"jti": jti}}),
-                format!("Revoked refresh token {jti}."),
+                serde_json::json!({"revoked": {"jti": jti, "tokens": u64::from(revoked)}}),
+                text,
             )
         }
         TokenCommand::Revoke(RevokeTarget {

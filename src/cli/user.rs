@@ -2,14 +2,13 @@
 //! server uses. Every password set here passes the same policy as over HTTP,
 //! and setting one cuts off the account's existing tokens.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::confirm::confirm;
 use super::output::{self, OutputFormat};
 use super::password_input::read_password;
-use super::{CliError, Context};
+use super::{database, CliError, Context};
 use crate::domain::{
     self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserId, UserRef, UserUpdate,
 };
@@ -129,7 +128,7 @@ impl<'a> From<&'a User> for UserJson<'a> {
 }
 
 pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
-    let store = store::open_current(&context.config)?;
+    let store = database::open_current(context)?;
     let store = store.as_ref();
     match command {
         UserCommand::Create {
@@ -259,10 +258,14 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
         UserCommand::Delete { target, yes } => {
             let user = find(store, &target)?;
             if !yes {
-                confirm(&format!(
-                    "Delete user {} <{}> with all their sessions and tokens?",
-                    user.id, user.email
-                ))?;
+                confirm(
+                    &format!(
+                        "Delete user {} <{}> with all their sessions and tokens?",
+                        user.id, user.email
+                    ),
+                    "delete",
+                    "not deleted",
+                )?;
             }
             store.delete_user(user.id)?;
             match context.output {
@@ -320,23 +323,5 @@ fn choice(on: bool, off: bool) -> Option<bool> {
         (true, _) => Some(true),
         (_, true) => Some(false),
         _ => None,
-    }
-}
-
-/// Asks on the terminal; without one, refuses (scripts pass --yes).
-fn confirm(question: &str) -> Result<(), CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(
-            "refusing to delete without --yes (no terminal to confirm on)".into(),
-        ));
-    }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(CliError::Failed("not deleted".into()))
     }
 }

@@ -86,6 +86,14 @@ pub struct LoadedConfig {
     /// False when nothing but defaults (and logging settings) is in force:
     /// a first run with no config at all, which `serve` treats as development.
     pub configured: bool,
+    sources: Sources,
+}
+
+impl LoadedConfig {
+    /// The layer that set `key` (a dotted key), or `None` for a default.
+    pub fn source(&self, key: &str) -> Option<&ConfigSource> {
+        self.sources.find(key)
+    }
 }
 
 /// Loads, merges, deserializes and validates the configuration.
@@ -119,6 +127,7 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
         config,
         file,
         configured,
+        sources,
     })
 }
 
@@ -195,9 +204,15 @@ fn env_settings(
         }
     }
     for (name, raw) in sorted {
-        let Some(path) = name.strip_prefix("AUTHD_").filter(|p| p.contains("__")) else {
+        let Some(path) = name.strip_prefix("AUTHD_") else {
             continue;
         };
+        if !path.contains("__") {
+            if NOT_SETTINGS.iter().any(|other| other.matches(name)) {
+                continue;
+            }
+            return Err(ConfigError(misspelled(name, path, defaults)));
+        }
         let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
         if parts.iter().any(String::is_empty) {
             return Err(ConfigError(format!(
@@ -209,6 +224,66 @@ fn env_settings(
         settings.push((key, value, ConfigSource::Env(name.clone())));
     }
     Ok(settings)
+}
+
+/// `AUTHD_` variables that are not settings: the config file's path, and
+/// the test suite's and benchmarks' own (`AUTHD_TEST_DATABASE_URL`, ...).
+enum NotSetting {
+    Exactly(&'static str),
+    Prefix(&'static str),
+}
+
+impl NotSetting {
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            NotSetting::Exactly(exact) => name == *exact,
+            NotSetting::Prefix(prefix) => name.starts_with(prefix),
+        }
+    }
+}
+
+const NOT_SETTINGS: [NotSetting; 3] = [
+    NotSetting::Exactly("AUTHD_CONFIG"),
+    NotSetting::Prefix("AUTHD_TEST_"),
+    NotSetting::Prefix("AUTHD_BENCH_"),
+];
+
+/// The error for an `AUTHD_` variable without the `__` between section and
+/// key (`AUTHD_HTTP_BIND`): silently ignoring it would run with the default.
+fn misspelled(name: &str, path: &str, defaults: &toml::Table) -> String {
+    let mut keys = Vec::new();
+    leaf_keys(defaults, "", &mut keys);
+    let wanted = path.to_ascii_lowercase();
+    match keys.iter().find(|key| key.replace('.', "_") == wanted) {
+        // Top-level keys (`debug`, `secret_key`) are read from the names
+        // the old service used (`DEBUG`, `SECRET_KEY`).
+        Some(key) if !key.contains('.') => format!(
+            "environment variable {name} is not a setting: did you mean {}?",
+            key.to_ascii_uppercase()
+        ),
+        Some(key) => format!(
+            "environment variable {name} is not a setting: did you mean AUTHD_{}? (two underscores between section and key)",
+            key.replace('.', "__").to_ascii_uppercase()
+        ),
+        None => format!(
+            "environment variable {name} is not a setting: settings are AUTHD_<SECTION>__<KEY> (two underscores), e.g. AUTHD_HTTP__BIND"
+        ),
+    }
+}
+
+/// Every dotted key of `table` that holds a value.
+fn leaf_keys(table: &toml::Table, prefix: &str, keys: &mut Vec<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => leaf_keys(inner, &path, keys),
+            _ => keys.push(path),
+        }
+    }
 }
 
 /// Reads an environment value as the type its key's default has.
@@ -297,7 +372,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// Which layer set each key (the last one that did).
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Sources(BTreeMap<String, ConfigSource>);
 
 impl Sources {
@@ -479,6 +554,37 @@ mod tests {
             err.starts_with("config file ") && !err.contains('\n'),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_variable_with_one_underscore_is_refused_with_its_spelling() {
+        let err = with_file("", &[("AUTHD_HTTP_BIND", "0.0.0.0:9000")])
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            err,
+            "environment variable AUTHD_HTTP_BIND is not a setting: did you mean AUTHD_HTTP__BIND? (two underscores between section and key)"
+        );
+        let err = with_file("", &[("AUTHD_THROTTLE_RATES_LOGIN", "5/minute")])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("did you mean AUTHD_THROTTLE__RATES__LOGIN?"),
+            "{err}"
+        );
+        let err = with_file("", &[("AUTHD_DEBUG", "1")]).unwrap_err().0;
+        assert!(err.ends_with("did you mean DEBUG?"), "{err}");
+        let err = with_file("", &[("AUTHD_NOTHING", "1")]).unwrap_err().0;
+        assert!(err.contains("AUTHD_<SECTION>__<KEY>"), "{err}");
+        with_file("", &[("AUTHD_CONFIG_UNUSED_BY_TESTS", "x")]).unwrap_err();
+        with_file(
+            "",
+            &[
+                ("AUTHD_TEST_REQUIRE_SERVICES", "1"),
+                ("AUTHD_BENCH_BINARY", "x"),
+            ],
+        )
+        .expect("the test suite's own variables are not settings");
     }
 
     #[test]

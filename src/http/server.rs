@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use super::conn::{self, Connections, Limits, Watched};
 use super::edge::{self, Listener};
 use crate::app::App;
+use crate::heartbeat::{self, Heartbeat};
 
 /// Largest request head (request line and headers) accepted over HTTP/1.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -41,16 +42,20 @@ pub struct Server {
     app: App,
     listener: TcpListener,
     kind: Listener,
+    /// The public listener's: it says the server is running (see `heartbeat`).
+    heartbeat: Option<Heartbeat>,
 }
 
 impl Server {
-    /// Binds the API's listening socket.
+    /// Binds the API's listening socket and starts the server's heartbeat.
     pub async fn bind(app: App, addr: SocketAddr) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        let heartbeat = Some(heartbeat::start(&app).await);
         Ok(Server {
             app,
             listener,
             kind: Listener::Public,
+            heartbeat,
         })
     }
 
@@ -61,6 +66,7 @@ impl Server {
             app,
             listener,
             kind: Listener::Metrics,
+            heartbeat: None,
         })
     }
 
@@ -146,6 +152,9 @@ impl Server {
         tokio::select! {
             () = connections.close_all() => tracing::info!("all connections closed"),
             () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing the remaining connections"),
+        }
+        if let Some(heartbeat) = self.heartbeat {
+            heartbeat.stop().await;
         }
     }
 }

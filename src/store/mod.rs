@@ -24,6 +24,7 @@ pub mod migrate;
 #[cfg(test)]
 mod plan_guard;
 mod postgres;
+pub mod presence;
 pub mod prune;
 pub mod reset_queue;
 pub mod reset_tokens;
@@ -40,6 +41,7 @@ pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
 pub(crate) use postgres::error_chain;
 pub use postgres::tls as postgres_tls;
+pub use presence::{PresenceStore, Role};
 pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
 pub use reset_queue::{Claimed, Finished, QueuedReset, ResetQueueStore};
 pub use reset_tokens::ResetTokenStore;
@@ -144,6 +146,7 @@ pub trait Store:
     + ResetTokenStore
     + ResetQueueStore
     + PruneStore
+    + PresenceStore
     + LegacyTokenStore
     + ImportStore
     + Send
@@ -227,12 +230,25 @@ pub(crate) fn stored_user_id(id: i64) -> Result<UserId, StoreError> {
         .ok_or_else(|| StoreError::Database(format!("invalid user id {id} in the database")))
 }
 
-/// Opens the store named by `database.url`, without looking at its schema.
+/// The file of a SQLite `database.url`; `None` for another database.
+pub fn sqlite_file(config: &Config) -> Option<std::path::PathBuf> {
+    let url = &config.database.url;
+    (url.scheme().as_deref() == Some("sqlite")).then(|| sqlite::path_of(url.expose()))
+}
+
+/// Opens the store named by `database.url` for an admin command (or a
+/// test), without looking at its schema.
 pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    open_as(config, Role::Admin)
+}
+
+/// Opens the store named by `database.url` for `role`, without looking at
+/// its schema.
+pub fn open_as(config: &Config, role: Role) -> Result<Arc<dyn Store>, StoreError> {
     let db = &config.database;
     match db.url.scheme().as_deref() {
         Some("sqlite") => Ok(Arc::new(sqlite::SqliteStore::open(db)?)),
-        Some("postgres" | "postgresql") => Ok(Arc::new(postgres::PostgresStore::open(db)?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(postgres::PostgresStore::open(db, role)?)),
         _ => Err(StoreError::Database(format!(
             "unsupported database URL {}",
             db.url
@@ -242,8 +258,8 @@ pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
 
 /// Opens the store and makes sure its schema is current: migrating it when
 /// `database.auto_migrate` is on, refusing with a clear message otherwise.
-pub fn open_current(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let store = open(config)?;
+pub fn open_current(config: &Config, role: Role) -> Result<Arc<dyn Store>, StoreError> {
+    let store = open_as(config, role)?;
     if config.auto_migrate() {
         let applied = migrate::migrate_up(store.as_ref())?;
         for migration in applied {

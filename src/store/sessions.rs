@@ -164,6 +164,9 @@ pub trait SessionStore {
     /// The user a session belongs to.
     fn session_user(&self, sid: &str) -> Result<Option<UserId>, StoreError>;
 
+    /// Whether a refresh token is recorded (revoked or not).
+    fn refresh_token_known(&self, jti: &str) -> Result<bool, StoreError>;
+
     /// Replaces a password hash without revoking anything: a login that found
     /// a hash with outdated parameters stores a fresh one. Only if the hash
     /// is still `old`, so a concurrent password change wins.

@@ -9,6 +9,7 @@
 mod connection;
 mod import;
 mod legacy_tokens;
+mod presence;
 mod prune;
 mod reset_queue;
 mod reset_tokens;
@@ -24,6 +25,7 @@ use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
+use crate::store::presence::{self as presence_names, Role};
 use crate::store::sqlite::like_pattern;
 use crate::store::{
     revoked_reason, stored_user_id, Backend, CallCounts, PoolState, StepDecision, Store,
@@ -81,7 +83,7 @@ impl Drop for PostgresStore {
 }
 
 impl PostgresStore {
-    pub fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> {
+    pub fn open(config: &DatabaseConfig, role: Role) -> Result<PostgresStore, StoreError> {
         let tls::PgTarget {
             config: mut pg_config,
             tls,
@@ -92,12 +94,18 @@ impl PostgresStore {
         pg_config.connect_timeout(*config.connect_timeout);
         #[cfg(test)]
         pg_config.notice_callback(super::plan_guard::record_postgres_notice);
-        if pg_config.get_application_name().is_none() {
-            pg_config.application_name("authd");
-        }
         // One direct connection first: the pool would only report "timed
         // out", while the driver's error chain says why (refused, auth, TLS).
-        first_connection(&pg_config, &tls, *config.connect_timeout)?;
+        let mut first = first_connection(&pg_config, &tls, *config.connect_timeout)?;
+        let schema = current_schema(&mut first)?;
+        if pg_config.get_application_name().is_none() {
+            // A server's name carries its schema, so `migrate down` of one
+            // schema is not stopped by servers of another (see `presence`).
+            pg_config.application_name(&match role {
+                Role::Server => presence_names::server_application_name(&schema),
+                Role::Admin => presence_names::ADMIN_APPLICATION_NAME.to_string(),
+            });
+        }
         // Unchecked: the connection above proved the database answers.
         let pool = Pool::builder()
             .max_size(config.pool_size)
@@ -138,12 +146,12 @@ fn first_connection(
     config: &postgres::Config,
     tls: &tokio_postgres_rustls::MakeRustlsConnect,
     wait: std::time::Duration,
-) -> Result<(), StoreError> {
+) -> Result<postgres::Client, StoreError> {
     let deadline = std::time::Instant::now() + wait;
     let mut pause = std::time::Duration::from_millis(100);
     loop {
         let error = match config.connect(tls.clone()) {
-            Ok(_client) => return Ok(()),
+            Ok(client) => return Ok(client),
             Err(error) => error,
         };
         let busy = matches!(
@@ -151,11 +159,59 @@ fn first_connection(
             Some(&SqlState::TOO_MANY_CONNECTIONS) | Some(&SqlState::CANNOT_CONNECT_NOW)
         );
         if !busy || std::time::Instant::now() + pause > deadline {
-            return Err(StoreError::Unavailable(error_chain(&error)));
+            // "Connection refused" alone does not say which server refused.
+            return Err(StoreError::Unavailable(format!(
+                "cannot connect to {}: {}",
+                targets(config),
+                error_chain(&error)
+            )));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(connection::BACKOFF_CAP);
     }
+}
+
+/// The servers a configuration names, as `host:port` (or a socket
+/// directory), for error messages.
+fn targets(config: &postgres::Config) -> String {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            // libpq: one port for every host, or one port per host.
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                postgres::config::Host::Tcp(name) if name.contains(':') => {
+                    format!("[{name}]:{port}")
+                }
+                postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                postgres::config::Host::Unix(dir) => format!("{} (port {port})", dir.display()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The schema authd's tables go in: the first existing one of the
+/// connection's `search_path`. None existing is refused here, with the
+/// search path, rather than later as "3F000: no schema has been selected".
+fn current_schema(client: &mut postgres::Client) -> Result<String, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT current_schema(), current_setting('search_path'), current_database()",
+            &[],
+        )
+        .map_err(db_error)?;
+    let schema: Option<String> = row.try_get(0).map_err(db_error)?;
+    let search_path: String = row.try_get(1).map_err(db_error)?;
+    let database: String = row.try_get(2).map_err(db_error)?;
+    schema.ok_or_else(|| {
+        StoreError::Unavailable(format!(
+            "no schema of the search_path ({search_path}) exists in database {database}: create it (CREATE SCHEMA ...) or fix options=-csearch_path in the database URL"
+        ))
+    })
 }
 
 /// An error and its causes on one line: "error connecting to server: Connection refused (os error 111)".

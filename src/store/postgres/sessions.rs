@@ -249,6 +249,16 @@ impl SessionStore for PostgresStore {
             .and_then(UserId::new))
     }
 
+    fn refresh_token_known(&self, jti: &str) -> Result<bool, StoreError> {
+        self.conn()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE jti = $1)",
+                &[&jti],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)
+    }
+
     fn upgrade_password_hash(
         &self,
         user_id: UserId,

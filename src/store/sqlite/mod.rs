@@ -8,6 +8,7 @@
 
 mod import;
 mod legacy_tokens;
+mod presence;
 mod prune;
 mod reset_queue;
 mod reset_tokens;
@@ -47,6 +48,12 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migratio
     applied_at INTEGER NOT NULL
 )";
 
+/// The file a `sqlite://PATH` URL names (relative to the working directory
+/// unless absolute).
+pub fn path_of(url: &str) -> PathBuf {
+    PathBuf::from(url.split_once("://").map_or(url, |(_, path)| path))
+}
+
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
     counts: CallCounts,
@@ -54,8 +61,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(config: &DatabaseConfig) -> Result<SqliteStore, StoreError> {
-        let url = config.url.expose();
-        let path = PathBuf::from(url.split_once("://").map_or(url, |(_, path)| path));
+        let path = path_of(config.url.expose());
         let busy_timeout: Duration = *config.busy_timeout;
         let manager = SqliteConnectionManager::file(path).with_init(move |conn| {
             conn.busy_timeout(busy_timeout)?;

@@ -282,6 +282,16 @@ impl SessionStore for SqliteStore {
         Ok(id.and_then(UserId::new))
     }
 
+    fn refresh_token_known(&self, jti: &str) -> Result<bool, StoreError> {
+        self.conn()?
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE jti = ?1)",
+                params![jti],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
     fn upgrade_password_hash(
         &self,
         user_id: UserId,
