@@ -227,7 +227,8 @@ fn env_settings(
 }
 
 /// `AUTHD_` variables that are not settings: the config file's path, and
-/// the test suite's and benchmarks' own (`AUTHD_TEST_DATABASE_URL`, ...).
+/// the test suite's, benchmarks' and CI fuzzing's own
+/// (`AUTHD_TEST_DATABASE_URL`, `AUTHD_FUZZ_SECONDS`, ...).
 enum NotSetting {
     Exactly(&'static str),
     Prefix(&'static str),
@@ -242,10 +243,11 @@ impl NotSetting {
     }
 }
 
-const NOT_SETTINGS: [NotSetting; 3] = [
+const NOT_SETTINGS: [NotSetting; 4] = [
     NotSetting::Exactly("AUTHD_CONFIG"),
     NotSetting::Prefix("AUTHD_TEST_"),
     NotSetting::Prefix("AUTHD_BENCH_"),
+    NotSetting::Prefix("AUTHD_FUZZ_"),
 ];
 
 /// The error for an `AUTHD_` variable without the `__` between section and
