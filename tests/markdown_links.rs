@@ -222,3 +222,18 @@ fn the_checker_refuses_what_a_clone_would_not_have() {
         "api-documentation-and-metrics"
     );
 }
+
+/// docs/API.md is handed to API consumers on its own: it links only to
+/// its own headings and to files beside it, never up into the repository.
+#[test]
+fn the_api_contract_stands_alone() {
+    let text = std::fs::read_to_string(root().join("docs/API.md")).unwrap();
+    let upward: Vec<String> = link_targets(&prose(&text))
+        .into_iter()
+        .filter(|target| !has_scheme(target) && target.starts_with(".."))
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "docs/API.md links outside docs/: {upward:?}"
+    );
+}
