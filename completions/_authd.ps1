@@ -40,7 +40,6 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
             [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)')
-            [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -131,8 +130,8 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;user;create' {
-            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'email')
-            [CompletionResult]::new('--full-name', '--full-name', [CompletionResultType]::ParameterName, 'full-name')
+            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'The account''s email address (its login; compared without regard to case)')
+            [CompletionResult]::new('--full-name', '--full-name', [CompletionResultType]::ParameterName, 'The account''s display name')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('--staff', '--staff', [CompletionResultType]::ParameterName, 'Mark the account as staff')
@@ -172,13 +171,13 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;user;update' {
-            [CompletionResult]::new('--full-name', '--full-name', [CompletionResultType]::ParameterName, 'full-name')
+            [CompletionResult]::new('--full-name', '--full-name', [CompletionResultType]::ParameterName, 'The new display name ("" clears it)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
-            [CompletionResult]::new('--staff', '--staff', [CompletionResultType]::ParameterName, 'staff')
-            [CompletionResult]::new('--no-staff', '--no-staff', [CompletionResultType]::ParameterName, 'no-staff')
-            [CompletionResult]::new('--superuser', '--superuser', [CompletionResultType]::ParameterName, 'superuser')
-            [CompletionResult]::new('--no-superuser', '--no-superuser', [CompletionResultType]::ParameterName, 'no-superuser')
+            [CompletionResult]::new('--staff', '--staff', [CompletionResultType]::ParameterName, 'Mark the account as staff')
+            [CompletionResult]::new('--no-staff', '--no-staff', [CompletionResultType]::ParameterName, 'Take the staff mark away')
+            [CompletionResult]::new('--superuser', '--superuser', [CompletionResultType]::ParameterName, 'Mark the account as superuser')
+            [CompletionResult]::new('--no-superuser', '--no-superuser', [CompletionResultType]::ParameterName, 'Take the superuser mark away')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -524,12 +523,13 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         }
         'authd;loadtest;ratelimit' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)')
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'The throttle scope to check (password_change needs an account and cannot be checked)')
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to send (all within one window of the rule)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
-            [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'How many must pass; default: the scope''s default limit (login and login_ip 5, password_reset 3, others 10)')
+            [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'How many must pass; default: the limit the server announces for the scope (RateLimit-Policy)')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'The email login and password_reset requests use; default: a fresh one per run')
             [CompletionResult]::new('--forwarded-for', '--forwarded-for', [CompletionResultType]::ParameterName, 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)')
+            [CompletionResult]::new('--source-ip', '--source-ip', [CompletionResultType]::ParameterName, 'Connect from this local address; default on loopback: a fresh one in 127.0.0.0/8 per run, so the run spends neither your own quota nor an earlier run''s')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
@@ -557,8 +557,8 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees')
@@ -567,7 +567,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;throttle;show' {
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'The throttle scope whose windows to act on')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Only windows of this email (login and password_reset)')
             [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only the window of this user id (password_change)')
@@ -582,7 +582,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;throttle;clear' {
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'The throttle scope whose windows to act on')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Only windows of this email (login and password_reset)')
             [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only the window of this user id (password_change)')
@@ -624,18 +624,6 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'authd;generate-assets' {
-            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'The folder that receives completions/ and man/')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
         'authd;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the HTTP service')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply pending database migrations (or show them, or roll back)')
@@ -648,7 +636,6 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
             [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)')
-            [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -767,9 +754,6 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;help;openapi' {
-            break
-        }
-        'authd;help;generate-assets' {
             break
         }
         'authd;help;help' {

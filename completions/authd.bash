@@ -22,9 +22,6 @@ _authd() {
             authd,config)
                 cmd="authd__subcmd__config"
                 ;;
-            authd,generate-assets)
-                cmd="authd__subcmd__generate__subcmd__assets"
-                ;;
             authd,help)
                 cmd="authd__subcmd__help"
                 ;;
@@ -90,9 +87,6 @@ _authd() {
                 ;;
             authd__subcmd__help,config)
                 cmd="authd__subcmd__help__subcmd__config"
-                ;;
-            authd__subcmd__help,generate-assets)
-                cmd="authd__subcmd__help__subcmd__generate__subcmd__assets"
                 ;;
             authd__subcmd__help,help)
                 cmd="authd__subcmd__help__subcmd__help"
@@ -344,7 +338,7 @@ _authd() {
 
     case "${cmd}" in
         authd)
-            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help"
+            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -577,34 +571,8 @@ _authd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        authd__subcmd__generate__subcmd__assets)
-            opts="-v -h -V --out-dir --config --output --verbose --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --out-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         authd__subcmd__help)
-            opts="serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help"
+            opts="serve migrate user config blacklist token import key loadtest throttle openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -676,20 +644,6 @@ _authd() {
         authd__subcmd__help__subcmd__config__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        authd__subcmd__help__subcmd__generate__subcmd__assets)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1390,7 +1344,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__loadtest__subcmd__ratelimit)
-            opts="-v -h -V --url --scope --requests --concurrency --expect --email --forwarded-for --duration --config --output --verbose --help --version"
+            opts="-v -h -V --url --scope --requests --concurrency --expect --email --forwarded-for --source-ip --duration --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1401,7 +1355,7 @@ _authd() {
                     return 0
                     ;;
                 --scope)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "login password_reset registration password_reset_completion login_ip password_reset_ip password_change" -- "${cur}"))
                     return 0
                     ;;
                 --requests)
@@ -1421,6 +1375,10 @@ _authd() {
                     return 0
                     ;;
                 --forwarded-for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-ip)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1651,7 +1609,7 @@ _authd() {
             fi
             case "${prev}" in
                 --scope)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "login password_reset registration password_reset_completion login_ip password_reset_ip password_change" -- "${cur}"))
                     return 0
                     ;;
                 --email)
@@ -1745,7 +1703,7 @@ _authd() {
             fi
             case "${prev}" in
                 --scope)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "login password_reset registration password_reset_completion login_ip password_reset_ip password_change" -- "${cur}"))
                     return 0
                     ;;
                 --email)

@@ -37,7 +37,6 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
             cand openapi 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
-            cand generate-assets 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;serve'= {
@@ -118,8 +117,8 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;user;create'= {
-            cand --email 'email'
-            cand --full-name 'full-name'
+            cand --email 'The account''s email address (its login; compared without regard to case)'
+            cand --full-name 'The account''s display name'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
             cand --staff 'Mark the account as staff'
@@ -156,13 +155,13 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand --version 'Print version'
         }
         &'authd;user;update'= {
-            cand --full-name 'full-name'
+            cand --full-name 'The new display name ("" clears it)'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
-            cand --staff 'staff'
-            cand --no-staff 'no-staff'
-            cand --superuser 'superuser'
-            cand --no-superuser 'no-superuser'
+            cand --staff 'Mark the account as staff'
+            cand --no-staff 'Take the staff mark away'
+            cand --superuser 'Mark the account as superuser'
+            cand --no-superuser 'Take the superuser mark away'
             cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
             cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
             cand -h 'Print help'
@@ -461,12 +460,13 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;loadtest;ratelimit'= {
             cand --url 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)'
-            cand --scope 'login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip'
+            cand --scope 'The throttle scope to check (password_change needs an account and cannot be checked)'
             cand --requests 'Requests to send (all within one window of the rule)'
             cand --concurrency 'Requests in flight at once'
-            cand --expect 'How many must pass; default: the scope''s default limit (login and login_ip 5, password_reset 3, others 10)'
+            cand --expect 'How many must pass; default: the limit the server announces for the scope (RateLimit-Policy)'
             cand --email 'The email login and password_reset requests use; default: a fresh one per run'
             cand --forwarded-for 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)'
+            cand --source-ip 'Connect from this local address; default on loopback: a fresh one in 127.0.0.0/8 per run, so the run spends neither your own quota nor an earlier run''s'
             cand --duration 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
@@ -490,8 +490,8 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand --output 'How admin commands print their results'
             cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
             cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
             cand show 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees'
@@ -499,7 +499,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;throttle;show'= {
-            cand --scope 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change'
+            cand --scope 'The throttle scope whose windows to act on'
             cand --email 'Only windows of this email (login and password_reset)'
             cand --ip 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)'
             cand --user 'Only the window of this user id (password_change)'
@@ -513,7 +513,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand --version 'Print version'
         }
         &'authd;throttle;clear'= {
-            cand --scope 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change'
+            cand --scope 'The throttle scope whose windows to act on'
             cand --email 'Only windows of this email (login and password_reset)'
             cand --ip 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)'
             cand --user 'Only the window of this user id (password_change)'
@@ -549,17 +549,6 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'authd;generate-assets'= {
-            cand --out-dir 'The folder that receives completions/ and man/'
-            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
-            cand --output 'How admin commands print their results'
-            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'authd;help'= {
             cand serve 'Run the HTTP service'
             cand migrate 'Apply pending database migrations (or show them, or roll back)'
@@ -572,7 +561,6 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
             cand openapi 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
-            cand generate-assets 'Regenerate completions/ and man/ from these definitions (for authd''s own developers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;help;serve'= {
@@ -659,8 +647,6 @@ set edit:completion:arg-completer[authd] = {|@words|
         &'authd;help;throttle;clear'= {
         }
         &'authd;help;openapi'= {
-        }
-        &'authd;help;generate-assets'= {
         }
         &'authd;help;help'= {
         }

@@ -41,7 +41,6 @@ complete -c authd -n "__fish_authd_needs_command" -f -a "key" -d 'Generate and l
 complete -c authd -n "__fish_authd_needs_command" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
 complete -c authd -n "__fish_authd_needs_command" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
 complete -c authd -n "__fish_authd_needs_command" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
-complete -c authd -n "__fish_authd_needs_command" -f -a "generate-assets" -d 'Regenerate completions/ and man/ from these definitions (for authd\'s own developers)'
 complete -c authd -n "__fish_authd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand serve" -l bind -d 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind)' -r
 complete -c authd -n "__fish_authd_using_subcommand serve" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
@@ -92,8 +91,8 @@ complete -c authd -n "__fish_authd_using_subcommand user; and not __fish_seen_su
 complete -c authd -n "__fish_authd_using_subcommand user; and not __fish_seen_subcommand_from create list show update disable enable set-password delete help" -f -a "set-password" -d 'Set a new password; every existing token of the account stops working'
 complete -c authd -n "__fish_authd_using_subcommand user; and not __fish_seen_subcommand_from create list show update disable enable set-password delete help" -f -a "delete" -d 'Delete an account with its sessions and tokens'
 complete -c authd -n "__fish_authd_using_subcommand user; and not __fish_seen_subcommand_from create list show update disable enable set-password delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -l email -r
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -l full-name -r
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -l email -d 'The account\'s email address (its login; compared without regard to case)' -r
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -l full-name -d 'The account\'s display name' -r
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from create" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
@@ -118,14 +117,14 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l full-name -r
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l full-name -d 'The new display name ("" clears it)' -r
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l staff
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l no-staff
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l superuser
-complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l no-superuser
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l staff -d 'Mark the account as staff'
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l no-staff -d 'Take the staff mark away'
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l superuser -d 'Mark the account as superuser'
+complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -l no-superuser -d 'Take the superuser mark away'
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand user; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
@@ -293,12 +292,19 @@ complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_see
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_seen_subcommand_from ratelimit help" -f -a "ratelimit" -d 'Check that a throttle scope lets exactly the expected number of requests through'
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_seen_subcommand_from ratelimit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l url -d 'Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several)' -r
-complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l scope -d 'login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip' -r
+complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l scope -d 'The throttle scope to check (password_change needs an account and cannot be checked)' -r -f -a "login\t''
+password_reset\t''
+registration\t''
+password_reset_completion\t''
+login_ip\t''
+password_reset_ip\t''
+password_change\t''"
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l requests -d 'Requests to send (all within one window of the rule)' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l concurrency -d 'Requests in flight at once' -r
-complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l expect -d 'How many must pass; default: the scope\'s default limit (login and login_ip 5, password_reset 3, others 10)' -r
+complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l expect -d 'How many must pass; default: the limit the server announces for the scope (RateLimit-Policy)' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l email -d 'The email login and password_reset requests use; default: a fresh one per run' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l forwarded-for -d 'Send X-Forwarded-For with this client address (to test behind a trusted proxy)' -r
+complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l source-ip -d 'Connect from this local address; default on loopback: a fresh one in 127.0.0.0/8 per run, so the run spends neither your own quota nor an earlier run\'s' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l duration -d 'Run for this long (e.g. 10s) to measure throughput, instead of checking the limit' -r
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and __fish_seen_subcommand_from ratelimit" -l output -d 'How admin commands print their results' -r -f -a "table\t''
@@ -312,12 +318,18 @@ complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_see
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -f -a "show" -d 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -f -a "clear" -d 'Delete windows, unlocking whoever they lock out'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and not __fish_seen_subcommand_from show clear help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l scope -d 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l scope -d 'The throttle scope whose windows to act on' -r -f -a "login\t''
+password_reset\t''
+registration\t''
+password_reset_completion\t''
+login_ip\t''
+password_reset_ip\t''
+password_change\t''"
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l email -d 'Only windows of this email (login and password_reset)' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l ip -d 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -l user -d 'Only the window of this user id (password_change)' -r
@@ -327,7 +339,13 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l scope -d 'login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change' -r
+complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l scope -d 'The throttle scope whose windows to act on' -r -f -a "login\t''
+password_reset\t''
+registration\t''
+password_reset_completion\t''
+login_ip\t''
+password_reset_ip\t''
+password_change\t''"
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l email -d 'Only windows of this email (login and password_reset)' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l ip -d 'Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix)' -r
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from clear" -l user -d 'Only the window of this user id (password_change)' -r
@@ -348,26 +366,18 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand generate-assets" -l out-dir -d 'The folder that receives completions/ and man/' -r -F
-complete -c authd -n "__fish_authd_using_subcommand generate-assets" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
-complete -c authd -n "__fish_authd_using_subcommand generate-assets" -l output -d 'How admin commands print their results' -r -f -a "table\t''
-json\t''"
-complete -c authd -n "__fish_authd_using_subcommand generate-assets" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-complete -c authd -n "__fish_authd_using_subcommand generate-assets" -s h -l help -d 'Print help'
-complete -c authd -n "__fish_authd_using_subcommand generate-assets" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "serve" -d 'Run the HTTP service'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "config" -d 'Inspect the configuration'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "import" -d 'Import users from the service authd replaces'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "key" -d 'Generate and list JWT signing keys'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "generate-assets" -d 'Regenerate completions/ and man/ from these definitions (for authd\'s own developers)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "serve" -d 'Run the HTTP service'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "config" -d 'Inspect the configuration'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "import" -d 'Import users from the service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "key" -d 'Generate and list JWT signing keys'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show every migration: applied (when), pending, or modified'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "down" -d 'Run down scripts, newest first, until the schema is at version N (0: empty)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create an account. The password comes from --password-stdin or a hidden prompt'

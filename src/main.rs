@@ -11,9 +11,7 @@ use authd::config::LogFormat;
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    if !matches!(args.command, cli::Command::GenerateAssets { .. }) {
-        restrict_new_files();
-    }
+    restrict_new_files();
     let context = match args.load_config() {
         Ok(context) => context,
         Err(error) => return fail(&error),
@@ -28,8 +26,6 @@ fn main() -> ExitCode {
 /// Files authd creates hold secrets (the SQLite database and its -wal/-shm:
 /// password hashes and token ids; outbox messages: reset links), so they
 /// are owner-only (0600, directories 0700) whatever umask authd inherits.
-/// Completions and man pages (`generate-assets`) are meant to be shared and
-/// keep the caller's umask.
 fn restrict_new_files() {
     #[cfg(unix)]
     // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.

@@ -31,16 +31,63 @@ fn completions_and_man_pages_are_up_to_date() {
         assert_eq!(
             checked_in.keys().collect::<Vec<_>>(),
             generated.keys().collect::<Vec<_>>(),
-            "{folder}/ is stale: run `cargo run -- generate-assets --out-dir .`"
+            "{folder}/ is stale: run `cargo run --example generate_assets -- .`"
         );
         for (name, content) in &generated {
             assert!(
                 checked_in[name] == *content,
-                "{folder}/{name} is stale: run `cargo run -- generate-assets --out-dir .`"
+                "{folder}/{name} is stale: run `cargo run --example generate_assets -- .`"
             );
         }
     }
     assert!(files(&repo.join("man")).contains_key("authd-user-create.1"));
+}
+
+#[test]
+fn man_pages_have_the_sections_a_reader_looks_for() {
+    let man = files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("man"));
+    for (name, page) in &man {
+        let page = String::from_utf8_lossy(page);
+        assert!(
+            page.contains(".SH \"EXIT STATUS\""),
+            "{name} has EXIT STATUS"
+        );
+        assert!(!page.contains(".SH EXTRA"), "{name}");
+    }
+    let main = String::from_utf8_lossy(&man["authd.1"]);
+    for section in ["ENVIRONMENT", "FILES", "EXAMPLES"] {
+        assert!(
+            main.contains(&format!(".SH {section}")),
+            "authd.1 has {section}"
+        );
+    }
+    for page in [
+        "authd-user-create.1",
+        "authd-token-revoke.1",
+        "authd-loadtest-ratelimit.1",
+    ] {
+        assert!(
+            String::from_utf8_lossy(&man[page]).contains(".SH EXAMPLES"),
+            "{page}"
+        );
+    }
+    let create = String::from_utf8_lossy(&man["authd-user-create.1"]);
+    assert!(create.contains("email address"), "--email is described");
+}
+
+#[test]
+fn bash_completion_offers_scope_names_and_no_hidden_command() {
+    let bash = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/authd.bash"),
+    )
+    .unwrap();
+    assert!(!bash.contains("generate-assets"));
+    let scope = bash.find("--scope)").expect("a --scope case");
+    let offered = &bash[scope..scope + 200];
+    assert!(
+        offered.contains("login password_reset") && !offered.contains("compgen -f"),
+        "{offered}"
+    );
 }
 
 fn install_sh() -> PathBuf {

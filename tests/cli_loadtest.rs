@@ -101,6 +101,81 @@ async fn a_server_with_a_higher_rate_fails_the_check() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_expect_the_servers_announced_limit_is_checked() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |c| {
+        c.throttle.rates = authd::config::ThrottleRates::default();
+        c.throttle.rates.login = "10/minute".parse().unwrap();
+        c.throttle.rates.login_ip = "100/minute".parse().unwrap();
+    })
+    .await;
+    let (code, summary, err) = loadtest(&db, &["--url", &server.base, "--requests", "30"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (
+            summary["passed"].as_u64(),
+            summary["checks"]["expected"].as_u64()
+        ),
+        (Some(10), Some(10))
+    );
+}
+
+/// Each run is a fresh client on loopback, so a run does not spend the
+/// quota of the next (registration allows 10 an hour per address); a run
+/// that finds its client's window partly spent says so instead of
+/// reporting a limit that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_runs_do_not_spend_each_others_quota() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |c| {
+        c.throttle.rates = authd::config::ThrottleRates::default();
+        c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for run in 0..2 {
+        let (code, summary, err) = loadtest(
+            &db,
+            &[
+                "--url",
+                &server.base,
+                "--scope",
+                "registration",
+                "--requests",
+                "12",
+            ],
+        );
+        assert_eq!(
+            (code, summary["passed"].as_u64()),
+            (0, Some(10)),
+            "run {run}: {err}"
+        );
+    }
+    let same_client = [
+        "--url",
+        &server.base,
+        "--scope",
+        "registration",
+        "--requests",
+        "12",
+        "--forwarded-for",
+        "198.51.100.77",
+    ];
+    let (code, _, err) = loadtest(&db, &same_client);
+    assert_eq!(code, 0, "{err}");
+    let (code, summary, err) = loadtest(&db, &same_client);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("already partly spent (0 of 10 left") && err.contains("authd throttle clear"),
+        "{err}"
+    );
+    assert_eq!(
+        summary,
+        Value::Null,
+        "no table claims anything about the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_scope_and_a_trusted_proxys_clients_are_checked() {
     let db = TestDb::sqlite();
     let server = TestServer::start(&db, |c| {
@@ -227,6 +302,11 @@ fn it_cannot_run_without_a_server_or_with_bad_arguments() {
             Some(2),
             "{args:?}: {}",
             stderr(&output)
+        );
+        assert_eq!(
+            stdout(&output),
+            "",
+            "{args:?}: nothing measured, so no table of results"
         );
     }
 }

@@ -158,7 +158,7 @@ fn throttle_commands_refuse_what_they_cannot_do() {
         (
             vec!["throttle", "show", "--scope", "login"],
             vec![],
-            "no Redis is configured",
+            "no Redis is configured (redis.url / REDIS_URL): each server keeps its windows in its own memory, which this command cannot reach; a lockout lifts when its window frees (the 429's Retry-After), and restarting the server clears them all",
         ),
         (
             vec![
@@ -180,7 +180,7 @@ fn throttle_commands_refuse_what_they_cannot_do() {
         (
             vec!["throttle", "show", "--scope", "everything"],
             vec![],
-            "unknown scope",
+            "invalid value 'everything' for '--scope <SCOPE>'",
         ),
         (
             vec![

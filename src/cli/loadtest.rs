@@ -1,12 +1,14 @@
 //! `authd loadtest ratelimit`: the CI check that throttling holds. It sends
 //! a scope's request to one or more instances (`--url`, repeatable) and
-//! exits 0 when exactly the expected number passed within one window (and
-//! every 429 had `Retry-After` and the rate-limit headers agreed), 1 when
-//! the limit did not hold, 2 when it could not run. `--duration` makes it a
-//! throughput run instead.
+//! exits 0 when exactly the expected number (`--expect`, else the limit the
+//! server announces) passed within one window, every 429 had `Retry-After`
+//! and the rate-limit headers agreed; 1 when the limit did not hold; 2 when
+//! it could not run (nothing answered, no limit to expect, or the client's
+//! window was already partly spent). `--duration` makes it a throughput run
+//! instead.
 
 use std::io::IsTerminal;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -14,8 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use super::output::{self, OutputFormat};
 use super::{CliError, Context};
-use crate::config::ThrottleRates;
-use crate::loadtest::{self, Plan, Summary, MAX_DURATION, MAX_REQUESTS};
+use crate::loadtest::{self, Plan, SpentWindow, Summary, MAX_DURATION, MAX_REQUESTS};
 use crate::throttle::Scope;
 
 #[derive(Debug, Subcommand)]
@@ -29,8 +30,8 @@ pub struct RatelimitArgs {
     /// Base URL of an authd instance, e.g. http://127.0.0.1:8000 (repeat to spread requests over several).
     #[arg(long = "url", value_name = "URL", required = true)]
     urls: Vec<String>,
-    /// login, password_reset, registration, password_reset_completion, login_ip or password_reset_ip.
-    #[arg(long, default_value = "login", value_parser = parse_scope)]
+    /// The throttle scope to check (password_change needs an account and cannot be checked).
+    #[arg(long, default_value = "login", value_parser = super::scope_arg::parser())]
     scope: Scope,
     /// Requests to send (all within one window of the rule).
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_REQUESTS))]
@@ -38,22 +39,22 @@ pub struct RatelimitArgs {
     /// Requests in flight at once.
     #[arg(long, value_name = "C", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
-    /// How many must pass; default: the scope's default limit (login and login_ip 5, password_reset 3, others 10).
+    /// How many must pass; default: the limit the server announces for the scope (RateLimit-Policy).
     #[arg(long, value_name = "N")]
     expect: Option<u64>,
     /// The email login and password_reset requests use; default: a fresh one per run.
-    #[arg(long)]
+    #[arg(long, value_name = "EMAIL")]
     email: Option<String>,
     /// Send X-Forwarded-For with this client address (to test behind a trusted proxy).
     #[arg(long, value_name = "IP")]
     forwarded_for: Option<IpAddr>,
+    /// Connect from this local address; default on loopback: a fresh one in 127.0.0.0/8 per run,
+    /// so the run spends neither your own quota nor an earlier run's.
+    #[arg(long, value_name = "IP")]
+    source_ip: Option<IpAddr>,
     /// Run for this long (e.g. 10s) to measure throughput, instead of checking the limit.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
-}
-
-fn parse_scope(text: &str) -> Result<Scope, String> {
-    text.parse()
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -78,12 +79,9 @@ pub fn run(command: LoadtestCommand, context: &Context) -> Result<(), CliError> 
             )));
         }
     }
-    let expect = match args.duration {
+    let check = match args.duration {
         Some(_) => None,
-        None => Some(
-            args.expect
-                .unwrap_or_else(|| u64::from(args.scope.rate(&ThrottleRates::default()).count)),
-        ),
+        None => Some(args.expect),
     };
     let plan = Plan {
         urls: args.urls.clone(),
@@ -95,6 +93,7 @@ pub fn run(command: LoadtestCommand, context: &Context) -> Result<(), CliError> 
             format!("loadtest-{}@example.com", &crate::auth::jwt::new_id()[..12])
         }),
         forwarded_for: args.forwarded_for,
+        source: args.source_ip.or_else(|| fresh_loopback_source(&args.urls)),
     };
     let Some((_, _, passed_status)) = plan.request_for() else {
         return Err(CliError::Usage(format!(
@@ -106,21 +105,30 @@ pub fn run(command: LoadtestCommand, context: &Context) -> Result<(), CliError> 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (samples, elapsed) = runtime.block_on(loadtest::run(&plan, {
+    let outcome = runtime.block_on(loadtest::run(&plan, {
         let bar = bar.clone();
         move || bar.inc(1)
     }));
     bar.finish_and_clear();
-    let summary = Summary::new(&samples, elapsed, passed_status, expect);
-    render(context.output, &summary)?;
+    let summary = Summary::new(&outcome.samples, outcome.elapsed, passed_status, check);
     if summary.could_not_run() {
         return Err(CliError::Usage(format!(
             "could not reach {}: every request failed to connect or timed out",
             args.urls.join(", ")
         )));
     }
+    if let Some(spent) = outcome.spent {
+        return Err(CliError::Usage(spent_message(plan.scope, spent)));
+    }
+    render(context.output, &summary, plan.source)?;
+    if summary.nothing_to_expect() {
+        return Err(CliError::Usage(format!(
+            "the server announced no limit for scope {} (RateLimit-Policy); pass --expect N",
+            plan.scope
+        )));
+    }
     if !summary.holds() {
-        return Err(CliError::Failed(match expect {
+        return Err(CliError::Failed(match summary.checks.expected {
             Some(n) if summary.passed != n => format!(
                 "the limit did not hold: {} passed, {n} expected",
                 summary.passed
@@ -137,6 +145,39 @@ pub fn run(command: LoadtestCommand, context: &Context) -> Result<(), CliError> 
     Ok(())
 }
 
+/// On loopback, a random address of 127.0.0.0/8 other than 127.0.0.x (Linux
+/// routes the whole block to `lo`): a client of its own for the server's
+/// per-address scopes.
+fn fresh_loopback_source(urls: &[String]) -> Option<IpAddr> {
+    let loopback = urls.iter().all(|url| {
+        reqwest::Url::parse(url).is_ok_and(|u| match u.host_str() {
+            Some("localhost") => true,
+            Some(host) => host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        })
+    });
+    loopback.then(|| {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        IpAddr::V4(Ipv4Addr::new(
+            127,
+            rng.gen_range(1..=254),
+            rng.gen(),
+            rng.gen_range(1..=254),
+        ))
+    })
+}
+
+fn spent_message(scope: Scope, spent: SpentWindow) -> String {
+    let frees = spent
+        .frees_in
+        .map_or(String::new(), |s| format!("; a slot frees in {s} s"));
+    format!(
+        "this client's {scope} window is already partly spent ({} of {} left{frees}), so exactly {} cannot pass: wait for the window, clear it (authd throttle clear --scope {scope} ...), or run from a fresh client (--source-ip, --forwarded-for, --email)",
+        spent.left, spent.limit, spent.limit
+    )
+}
+
 fn progress_bar(plan: &Plan) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -147,7 +188,7 @@ fn progress_bar(plan: &Plan) -> ProgressBar {
     }
 }
 
-fn render(format: OutputFormat, summary: &Summary) -> Result<(), CliError> {
+fn render(format: OutputFormat, summary: &Summary, source: Option<IpAddr>) -> Result<(), CliError> {
     if format == OutputFormat::Json {
         return output::print_json(summary);
     }
@@ -171,6 +212,10 @@ fn render(format: OutputFormat, summary: &Summary) -> Result<(), CliError> {
             },
         ),
         ("transport errors", summary.transport_errors.to_string()),
+        (
+            "client address",
+            source.map_or("the system's choice".into(), |ip| ip.to_string()),
+        ),
         ("requests/s", format!("{:.0}", summary.requests_per_second)),
         (
             "latency p50 / p95 / p99",
@@ -188,7 +233,11 @@ fn render(format: OutputFormat, summary: &Summary) -> Result<(), CliError> {
         ),
         (
             "every 429 had Retry-After",
-            yes_no(summary.checks.every_429_had_retry_after),
+            if summary.throttled == 0 {
+                "no 429".into()
+            } else {
+                yes_no(summary.checks.every_429_had_retry_after)
+            },
         ),
         (
             "rate-limit headers consistent",

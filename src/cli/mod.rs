@@ -13,10 +13,12 @@ mod error;
 mod import;
 mod key;
 mod loadtest;
+mod man_examples;
 mod migrate;
 mod openapi;
 mod output;
 mod password_input;
+mod scope_arg;
 mod serve;
 mod throttle;
 mod token;
@@ -82,17 +84,14 @@ pub enum Command {
     #[command(subcommand)]
     Loadtest(loadtest::LoadtestCommand),
     /// Show or clear throttle windows on the shared Redis.
+    ///
+    /// Without Redis each server counts in its own memory, out of reach of
+    /// this command: a lockout then lifts when its window frees (the 429's
+    /// Retry-After says when), and restarting the server clears them all.
     #[command(subcommand)]
     Throttle(throttle::ThrottleCommand),
     /// Print the OpenAPI document of the HTTP API (as served at /api/schema/).
     Openapi(openapi::OpenapiArgs),
-    /// Regenerate completions/ and man/ from these definitions (for authd's own developers).
-    #[command(hide = true)]
-    GenerateAssets {
-        /// The folder that receives completions/ and man/.
-        #[arg(long, value_name = "DIR")]
-        out_dir: PathBuf,
-    },
 }
 
 /// What every command gets: the loaded configuration and the output format.
@@ -175,6 +174,5 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Import(command) => import::run(command, context),
         Command::Loadtest(command) => loadtest::run(command, context),
         Command::Openapi(args) => openapi::run(args, context),
-        Command::GenerateAssets { out_dir } => assets::run(&out_dir, context),
     }
 }

@@ -36,14 +36,14 @@ pub enum ThrottleCommand {
 
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// login, password_reset, registration, password_reset_completion, login_ip, password_reset_ip or password_change.
-    #[arg(long, value_parser = parse_scope)]
+    /// The throttle scope whose windows to act on.
+    #[arg(long, value_parser = super::scope_arg::parser())]
     scope: Scope,
     /// Only windows of this email (login and password_reset).
-    #[arg(long)]
+    #[arg(long, value_name = "EMAIL")]
     email: Option<String>,
     /// Only windows of this client IP (an IPv6 address stands for its network, see throttle.ipv6_prefix).
-    #[arg(long)]
+    #[arg(long, value_name = "IP")]
     ip: Option<IpAddr>,
     /// Only the window of this user id (password_change).
     #[arg(long, value_parser = parse_user)]
@@ -55,10 +55,6 @@ fn parse_user(text: &str) -> Result<UserId, String> {
         .ok()
         .and_then(UserId::new)
         .ok_or_else(|| format!("{text:?} is not a user id (a positive integer)"))
-}
-
-fn parse_scope(text: &str) -> Result<Scope, String> {
-    text.parse()
 }
 
 #[derive(Serialize)]
@@ -100,7 +96,7 @@ pub fn run(command: ThrottleCommand, context: &Context) -> Result<(), CliError> 
     let redis = &context.config.redis;
     let url = redis.url.as_ref().ok_or_else(|| {
         CliError::Usage(
-            "no Redis is configured (redis.url / REDIS_URL): each server keeps its windows in its own memory, which this command cannot reach".into(),
+            "no Redis is configured (redis.url / REDIS_URL): each server keeps its windows in its own memory, which this command cannot reach; a lockout lifts when its window frees (the 429's Retry-After), and restarting the server clears them all".into(),
         )
     })?;
     let client = redis::Client::open(url.expose())

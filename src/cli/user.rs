@@ -18,8 +18,10 @@ use crate::store::{self, Store, StoreError, UserQuery};
 pub enum UserCommand {
     /// Create an account. The password comes from --password-stdin or a hidden prompt.
     Create {
-        #[arg(long)]
+        /// The account's email address (its login; compared without regard to case).
+        #[arg(long, value_name = "EMAIL")]
         email: String,
+        /// The account's display name.
         #[arg(long, value_name = "NAME", default_value = "")]
         full_name: String,
         /// Mark the account as staff.
@@ -52,6 +54,7 @@ pub enum UserCommand {
     Update {
         #[command(flatten)]
         target: Target,
+        /// The new display name ("" clears it).
         #[arg(long, value_name = "NAME")]
         full_name: Option<String>,
         #[command(flatten)]
@@ -88,12 +91,16 @@ pub struct Target {
 
 #[derive(Debug, Args)]
 pub struct FlagChanges {
+    /// Mark the account as staff.
     #[arg(long, conflicts_with = "no_staff")]
     staff: bool,
+    /// Take the staff mark away.
     #[arg(long)]
     no_staff: bool,
+    /// Mark the account as superuser.
     #[arg(long, conflicts_with = "no_superuser")]
     superuser: bool,
+    /// Take the superuser mark away.
     #[arg(long)]
     no_superuser: bool,
 }

@@ -5,6 +5,8 @@
 //! possible, so on a shared machine the server under test gets the rest.
 //! (https targets go through reqwest, see `mod.rs`.)
 
+use std::net::{IpAddr, SocketAddr};
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -16,6 +18,37 @@ use hyper_util::rt::TokioIo;
 pub struct Target {
     pub authority: String,
     pub path_and_query: String,
+    /// The local address to connect from.
+    pub source: Option<IpAddr>,
+}
+
+impl Target {
+    async fn connect(&self) -> std::io::Result<tokio::net::TcpStream> {
+        let Some(source) = self.source else {
+            return tokio::net::TcpStream::connect(&self.authority).await;
+        };
+        let mut last = None;
+        for address in tokio::net::lookup_host(&self.authority).await? {
+            if address.is_ipv4() != source.is_ipv4() {
+                continue;
+            }
+            let socket = match address {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.bind(SocketAddr::new(source, 0))?;
+            match socket.connect(address).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!("{} has no address of the source's family", self.authority),
+            )
+        }))
+    }
 }
 
 /// An answer: status and the headers the checks read.
@@ -45,7 +78,7 @@ impl Connections {
         let sender = match &mut self.open[index] {
             Some(sender) if !sender.is_closed() => sender,
             slot => {
-                let stream = tokio::net::TcpStream::connect(&target.authority).await?;
+                let stream = target.connect().await?;
                 stream.set_nodelay(true)?;
                 let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
                 tokio::spawn(async move {

@@ -11,6 +11,13 @@
 //! send the same as `login` and `password_reset` but with a different email
 //! each time, so only the per-client scope can bind. `password_change`
 //! needs an account's token and cannot be checked this way.
+//!
+//! A limit check first sends one request alone (the probe): if its answer
+//! shows the client's window already partly spent (an earlier run, or real
+//! traffic from the same address), the run stops there rather than
+//! reporting a limit that did not hold. On loopback, the CLI gives each run
+//! an address of its own in 127.0.0.0/8 (`Plan::source`), so runs neither
+//! spend the caller's real quota nor each other's.
 
 mod connection;
 mod report;
@@ -44,6 +51,8 @@ pub struct Plan {
     pub concurrency: usize,
     pub email: String,
     pub forwarded_for: Option<IpAddr>,
+    /// The local address connections are made from (`None`: the system's choice).
+    pub source: Option<IpAddr>,
 }
 
 /// One answer, compactly: millions of these fit in memory.
@@ -60,6 +69,44 @@ pub struct Sample {
     pub headers_consistent: bool,
     /// A 429 carried `Retry-After` >= 1 (always true for other answers).
     pub retry_after_ok: bool,
+    /// `X-RateLimit-Remaining`, when the headers are about the scope under test.
+    pub remaining: Option<u32>,
+    /// `Retry-After` seconds of a 429.
+    pub retry_after: Option<u32>,
+}
+
+impl Sample {
+    fn transport_error(latency_us: u32) -> Sample {
+        Sample {
+            status: None,
+            latency_us,
+            policy: None,
+            headers_consistent: true,
+            retry_after_ok: true,
+            remaining: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// The probe found the client's window of the scope already partly used:
+/// exactly `limit` could not pass, whatever the server does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpentWindow {
+    /// Requests the window had left before the probe.
+    pub left: u32,
+    pub limit: u32,
+    /// Seconds until a slot frees, when the server said (a 429's `Retry-After`).
+    pub frees_in: Option<u32>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub samples: Vec<Sample>,
+    pub elapsed: Duration,
+    /// Set when a limit check stopped after its probe.
+    pub spent: Option<SpentWindow>,
 }
 
 impl Plan {
@@ -109,26 +156,26 @@ impl Plan {
     }
 }
 
-/// Runs the plan; `on_answer` is called after each answer (progress).
-/// Every request is bounded: by the plan's count or duration, and each by a
-/// 10-second timeout.
-pub async fn run(
-    plan: &Plan,
-    on_answer: impl Fn() + Send + Sync + 'static,
-) -> (Vec<Sample>, Duration) {
-    let Some((path, body, _)) = plan.request_for() else {
-        return (Vec::new(), Duration::ZERO);
-    };
-    // Parsed and serialized once: the loop below only clones cheap handles.
-    let body = bytes::Bytes::from(body.to_string());
-    let urls: Vec<reqwest::Url> = plan
-        .urls
-        .iter()
-        .filter_map(|u| reqwest::Url::parse(&format!("{}{path}", u.trim_end_matches('/'))).ok())
-        .collect();
-    let plain_http = urls.iter().all(|u| u.scheme() == "http");
-    let targets: Arc<Vec<connection::Target>> = Arc::new(
-        urls.iter()
+/// Sends one request of the plan and records its answer.
+struct Sender {
+    plan: Plan,
+    template: bytes::Bytes,
+    urls: Vec<reqwest::Url>,
+    targets: Vec<connection::Target>,
+    client: reqwest::Client,
+    plain_http: bool,
+    forwarded_for: Option<String>,
+}
+
+impl Sender {
+    fn new(plan: &Plan, path: &str, body: &serde_json::Value) -> Sender {
+        let urls: Vec<reqwest::Url> = plan
+            .urls
+            .iter()
+            .filter_map(|u| reqwest::Url::parse(&format!("{}{path}", u.trim_end_matches('/'))).ok())
+            .collect();
+        let targets = urls
+            .iter()
             .map(|u| connection::Target {
                 authority: format!(
                     "{}:{}",
@@ -136,32 +183,107 @@ pub async fn run(
                     u.port_or_known_default().unwrap_or(80)
                 ),
                 path_and_query: u.path().to_string(),
+                source: plan.source,
             })
-            .collect(),
-    );
-    let urls = Arc::new(urls);
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .http1_only()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(plan.concurrency)
-        .build()
-        .expect("an HTTP client builds");
-    let next = Arc::new(AtomicU64::new(0));
-    let on_answer = Arc::new(on_answer);
-    let forwarded_for = plan.forwarded_for.map(|ip| ip.to_string());
+            .collect();
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .http1_only()
+            .tcp_nodelay(true)
+            .local_address(plan.source)
+            .pool_max_idle_per_host(plan.concurrency)
+            .build()
+            .expect("an HTTP client builds");
+        Sender {
+            plan: plan.clone(),
+            // Parsed and serialized once: each request only clones a handle.
+            template: bytes::Bytes::from(body.to_string()),
+            plain_http: urls.iter().all(|u| u.scheme() == "http"),
+            urls,
+            targets,
+            client,
+            forwarded_for: plan.forwarded_for.map(|ip| ip.to_string()),
+        }
+    }
+
+    async fn send(&self, connections: &mut connection::Connections, index: u64) -> Sample {
+        let target = (index % self.urls.len().max(1) as u64) as usize;
+        let body = self.plan.body(&self.template, index);
+        let sent = Instant::now();
+        let answer = if self.plain_http {
+            let post =
+                connections.post(&self.targets, target, &body, self.forwarded_for.as_deref());
+            match tokio::time::timeout(REQUEST_TIMEOUT, post).await {
+                Ok(Ok(answer)) => Some((answer.status, answer.headers)),
+                _ => None,
+            }
+        } else {
+            let mut request = self
+                .client
+                .post(self.urls[target].clone())
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(ip) = &self.forwarded_for {
+                request = request.header("x-forwarded-for", ip);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let (status, headers) =
+                        (response.status().as_u16(), response.headers().clone());
+                    let _ = response.bytes().await;
+                    Some((status, headers))
+                }
+                Err(_) => None,
+            }
+        };
+        let latency_us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+        match answer {
+            Some((status, headers)) => {
+                inspect(self.plan.scope.name(), status, &headers, latency_us)
+            }
+            None => Sample::transport_error(latency_us),
+        }
+    }
+}
+
+/// Runs the plan; `on_answer` is called after each answer (progress).
+/// Every request is bounded: by the plan's count or duration, and each by a
+/// 10-second timeout.
+pub async fn run(plan: &Plan, on_answer: impl Fn() + Send + Sync + 'static) -> Outcome {
+    let Some((path, body, _)) = plan.request_for() else {
+        return Outcome {
+            samples: Vec::new(),
+            elapsed: Duration::ZERO,
+            spent: None,
+        };
+    };
+    let sender = Arc::new(Sender::new(plan, path, &body));
     let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut first = 0;
+    if plan.duration.is_none() && plan.requests > 0 {
+        let probe = sender
+            .send(&mut connection::Connections::default(), 0)
+            .await;
+        on_answer();
+        samples.push(probe);
+        first = 1;
+        if let Some(spent) = spent_window(&probe) {
+            return Outcome {
+                samples,
+                elapsed: started.elapsed(),
+                spent: Some(spent),
+            };
+        }
+    }
+    let next = Arc::new(AtomicU64::new(first));
+    let on_answer = Arc::new(on_answer);
     let workers: Vec<_> = (0..plan.concurrency.max(1))
         .map(|_| {
-            let (plan, client, template, urls, targets, next, on_answer, forwarded_for) = (
-                plan.clone(),
-                client.clone(),
-                body.clone(),
-                Arc::clone(&urls),
-                Arc::clone(&targets),
+            let (sender, next, on_answer) = (
+                Arc::clone(&sender),
                 Arc::clone(&next),
                 Arc::clone(&on_answer),
-                forwarded_for.clone(),
             );
             let (requests, duration) = (plan.requests, plan.duration);
             tokio::spawn(async move {
@@ -176,58 +298,35 @@ pub async fn run(
                     if !more {
                         break;
                     }
-                    let target = (index % urls.len() as u64) as usize;
-                    let body = plan.body(&template, index);
-                    let sent = Instant::now();
-                    let answer = if plain_http {
-                        let post =
-                            connections.post(&targets, target, &body, forwarded_for.as_deref());
-                        match tokio::time::timeout(REQUEST_TIMEOUT, post).await {
-                            Ok(Ok(answer)) => Some((answer.status, answer.headers)),
-                            _ => None,
-                        }
-                    } else {
-                        let mut request = client
-                            .post(urls[target].clone())
-                            .header("content-type", "application/json")
-                            .body(body.clone());
-                        if let Some(ip) = &forwarded_for {
-                            request = request.header("x-forwarded-for", ip);
-                        }
-                        match request.send().await {
-                            Ok(response) => {
-                                let (status, headers) =
-                                    (response.status().as_u16(), response.headers().clone());
-                                let _ = response.bytes().await;
-                                Some((status, headers))
-                            }
-                            Err(_) => None,
-                        }
-                    };
-                    let latency_us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
-                    samples.push(match answer {
-                        Some((status, headers)) => {
-                            inspect(plan.scope.name(), status, &headers, latency_us)
-                        }
-                        None => Sample {
-                            status: None,
-                            latency_us,
-                            policy: None,
-                            headers_consistent: true,
-                            retry_after_ok: true,
-                        },
-                    });
+                    samples.push(sender.send(&mut connections, index).await);
                     on_answer();
                 }
                 samples
             })
         })
         .collect();
-    let mut samples = Vec::new();
     for worker in workers {
         samples.extend(worker.await.unwrap_or_default());
     }
-    (samples, started.elapsed())
+    Outcome {
+        samples,
+        elapsed: started.elapsed(),
+        spent: None,
+    }
+}
+
+/// The probe's answer shows a window that had fewer than its limit left.
+fn spent_window(probe: &Sample) -> Option<SpentWindow> {
+    let (limit, _) = probe.policy?;
+    let left = match probe.status? {
+        429 => 0,
+        _ => probe.remaining? + 1,
+    };
+    (left < limit).then_some(SpentWindow {
+        left,
+        limit,
+        frees_in: probe.retry_after,
+    })
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -268,13 +367,16 @@ fn inspect(scope: &str, status: u16, headers: &HeaderMap, latency_us: u32) -> Sa
     let policy = named
         .filter(|(name, _, _)| *name == scope)
         .map(|(_, q, w)| (q, w));
-    let retry_after_ok =
-        status != 429 || header_u64(headers, "retry-after").is_some_and(|s| s >= 1);
+    let retry_after = header_u64(headers, "retry-after").filter(|_| status == 429);
     Sample {
         status: Some(status),
         latency_us,
         policy,
         headers_consistent,
-        retry_after_ok,
+        retry_after_ok: status != 429 || retry_after.is_some_and(|s| s >= 1),
+        remaining: remaining
+            .filter(|_| policy.is_some())
+            .and_then(|r| u32::try_from(r).ok()),
+        retry_after: retry_after.and_then(|s| u32::try_from(s).ok()),
     }
 }

@@ -45,12 +45,13 @@ pub struct Checks {
 }
 
 impl Summary {
-    /// `expect` is `None` for a throughput run.
+    /// `check` is `None` for a throughput run, else how many must pass:
+    /// `Some(None)` takes the limit the server announced.
     pub fn new(
         samples: &[Sample],
         elapsed: Duration,
         passed_status: u16,
-        expect: Option<u64>,
+        check: Option<Option<u64>>,
     ) -> Summary {
         let mut summary_other = BTreeMap::new();
         let (mut passed, mut throttled, mut errors) = (0, 0, 0);
@@ -72,6 +73,7 @@ impl Summary {
         let answered: Vec<&Sample> = samples.iter().filter(|s| s.status.is_some()).collect();
         let policies: Vec<(u32, u32)> = answered.iter().filter_map(|s| s.policy).collect();
         let policy = policies.first().copied();
+        let expect = check.and_then(|n| n.or(policy.map(|(q, _)| u64::from(q))));
         let secs = elapsed.as_secs_f64();
         let headers_consistent = !answered.is_empty()
             && answered.iter().all(|s| s.headers_consistent)
@@ -84,7 +86,7 @@ impl Summary {
             transport_errors: errors,
             elapsed_seconds: secs,
             requests_per_second: if secs > 0.0 {
-                samples.len() as f64 / secs
+                answered.len() as f64 / secs
             } else {
                 0.0
             },
@@ -98,7 +100,7 @@ impl Summary {
             checks: Checks {
                 limit_held: expect.map(|n| passed == n),
                 expected: expect,
-                within_one_window: expect.map(|_| policy.is_some_and(|(_, w)| secs < f64::from(w))),
+                within_one_window: check.map(|_| policy.is_some_and(|(_, w)| secs < f64::from(w))),
                 every_429_had_retry_after: samples.iter().all(|s| s.retry_after_ok),
                 headers_consistent,
             },
@@ -108,6 +110,12 @@ impl Summary {
     /// True when nothing could be measured: the server is down or unreachable.
     pub fn could_not_run(&self) -> bool {
         self.sent == 0 || self.transport_errors == self.sent
+    }
+
+    /// A limit check that has no number to compare with: no `--expect`, and
+    /// the server announced no policy for the scope.
+    pub fn nothing_to_expect(&self) -> bool {
+        self.checks.expected.is_none() && self.checks.within_one_window.is_some()
     }
 
     /// Every check that applies passed.
@@ -132,6 +140,8 @@ mod tests {
             policy: Some((5, 60)),
             headers_consistent: true,
             retry_after_ok: true,
+            remaining: None,
+            retry_after: None,
         }
     }
 
@@ -140,10 +150,10 @@ mod tests {
         let samples: Vec<_> = (0..20)
             .map(|i| sample(if i < 5 { 401 } else { 429 }))
             .collect();
-        let summary = Summary::new(&samples, Duration::from_secs(1), 401, Some(5));
+        let summary = Summary::new(&samples, Duration::from_secs(1), 401, Some(Some(5)));
         assert_eq!((summary.passed, summary.throttled), (5, 15));
         assert!(summary.holds() && summary.checks.within_one_window == Some(true));
-        let too_many = Summary::new(&samples, Duration::from_secs(1), 401, Some(4));
+        let too_many = Summary::new(&samples, Duration::from_secs(1), 401, Some(Some(4)));
         assert!(
             !too_many.holds(),
             "more than expected passed: the limit did not hold"
@@ -151,24 +161,32 @@ mod tests {
     }
 
     #[test]
+    fn without_expect_the_announced_limit_is_expected() {
+        let samples: Vec<_> = (0..20)
+            .map(|i| sample(if i < 5 { 401 } else { 429 }))
+            .collect();
+        let summary = Summary::new(&samples, Duration::from_secs(1), 401, Some(None));
+        assert_eq!(summary.checks.expected, Some(5));
+        assert!(summary.holds());
+        let mut silent = samples.clone();
+        silent.iter_mut().for_each(|s| s.policy = None);
+        let summary = Summary::new(&silent, Duration::from_secs(1), 401, Some(None));
+        assert!(summary.nothing_to_expect());
+    }
+
+    #[test]
     fn missing_retry_after_or_inconsistent_headers_fail() {
         let mut samples = vec![sample(401), sample(429)];
         samples[1].retry_after_ok = false;
-        assert!(!Summary::new(&samples, Duration::from_secs(1), 401, Some(1)).holds());
+        assert!(!Summary::new(&samples, Duration::from_secs(1), 401, Some(Some(1))).holds());
         samples[1].retry_after_ok = true;
         samples[1].policy = Some((10, 60));
         assert!(
-            !Summary::new(&samples, Duration::from_secs(1), 401, Some(1))
+            !Summary::new(&samples, Duration::from_secs(1), 401, Some(Some(1)))
                 .checks
                 .headers_consistent
         );
-        let down = vec![Sample {
-            status: None,
-            latency_us: 0,
-            policy: None,
-            headers_consistent: true,
-            retry_after_ok: true,
-        }];
-        assert!(Summary::new(&down, Duration::from_secs(1), 401, Some(1)).could_not_run());
+        let down = vec![Sample::transport_error(0)];
+        assert!(Summary::new(&down, Duration::from_secs(1), 401, Some(Some(1))).could_not_run());
     }
 }

@@ -13,7 +13,11 @@ fn target(kind: Expired) -> (&'static str, &'static str, &'static str) {
         Expired::EmptySessions => (
             "sessions",
             "id",
-            "NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > $1)",
+            // What the batches above empty: sessions that have an expired
+            // token and no live one (a session with no token at all is not
+            // theirs to find, so not counted either).
+            "EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at <= $1)
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > $1)",
         ),
     }
 }

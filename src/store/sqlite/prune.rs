@@ -16,7 +16,11 @@ fn condition(kind: Expired) -> (&'static str, &'static str) {
         Expired::ResetTokens => ("password_reset_tokens", "expires_at <= ?1"),
         Expired::EmptySessions => (
             "sessions",
-            "NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > ?1)",
+            // What the batches above empty: sessions that have an expired
+            // token and no live one (a session with no token at all is not
+            // theirs to find, so not counted either).
+            "EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at <= ?1)
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > ?1)",
         ),
     }
 }
