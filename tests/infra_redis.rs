@@ -60,9 +60,12 @@ async fn tls_redis_is_reached_with_the_configured_ca_only() {
     config.ca_file = None;
     assert!(kv(&config).ping().await.is_err());
 
-    // Plaintext to a TLS port gets nothing.
+    // Plaintext to a TLS port gets nothing, and the start-up probe says
+    // why instead of starting on the fallback for good.
     let plain = redis_config(&format!("redis://127.0.0.1:{}/0", redis.node.port));
     assert!(kv(&plain).ping().await.is_err());
+    let error = kv(&plain).probe().await.unwrap_err().to_string();
+    assert!(error.contains("speaks TLS only; use rediss://"), "{error}");
 
     // Skipping certificate checks takes an explicit option.
     let mut insecure = redis_config(&format!("{}#insecure", redis.url("localhost")));
@@ -231,4 +234,80 @@ async fn sentinel_failover_under_load_returns_throttling_to_the_new_master() {
         throttle.redis_errors()
     );
     assert_eq!(set.master_port(), Some(set.replica.port));
+}
+
+/// Locks twelve emails out through a throttle on `config`'s Redis, then
+/// shows and clears them with `authd throttle` given only the environment
+/// an operator would give it.
+async fn admin_commands_reach_the_windows(config: &RedisConfig, env: &[(&str, String)]) {
+    let mut config = config.clone();
+    config.key_prefix = common::unique_prefix();
+    let throttle_config = Config::default().throttle;
+    let limit = throttle_config.rates.login.count as usize;
+    let throttle = Throttle::new(&throttle_config, Some(kv(&config)));
+    for n in 1..=12 {
+        assert_eq!(passes(&[&throttle], &identity(n), limit + 1).await, limit);
+    }
+    let db = common::TestDb::sqlite();
+    let authd = |args: &[&str]| {
+        let mut command = db.authd();
+        command
+            .env("REDIS_URL", config.url.as_ref().unwrap().expose())
+            .env("AUTHD_REDIS__KEY_PREFIX", &config.key_prefix)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["--output", "json", "throttle"])
+            .args(args);
+        let output = common::server::blocking(|| command.output().unwrap());
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            common::stderr(&output)
+        );
+        serde_json::from_str::<serde_json::Value>(&common::stdout(&output)).unwrap()
+    };
+    let one = authd(&["show", "--scope", "login", "--email", "user3@example.com"]);
+    assert_eq!(one.as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one[0]["locked"], true);
+    // Every window, wherever its slot lives.
+    let all = authd(&["show", "--scope", "login"]);
+    assert_eq!(all.as_array().map(Vec::len), Some(12), "{all}");
+    assert_eq!(
+        authd(&["clear", "--scope", "login", "--all"])["cleared"],
+        12
+    );
+    tokio::time::sleep(authd::throttle::REFUSAL_MEMORY * 2).await;
+    assert_eq!(passes(&[&throttle], &identity(3), 1).await, 1, "unlocked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttle_show_and_clear_work_on_a_cluster_a_sentinel_set_and_tls() {
+    if !redis_topology::available(module_path!()) {
+        return;
+    }
+    let cluster = Cluster::start();
+    admin_commands_reach_the_windows(&redis_config(&cluster.url()), &[]).await;
+    drop(cluster);
+
+    let tls = TlsRedis::start();
+    let mut config = redis_config(&tls.url("localhost"));
+    config.ca_file = Some(tls.ca.cert.clone());
+    let ca = tls.ca.cert.display().to_string();
+    admin_commands_reach_the_windows(&config, &[("AUTHD_REDIS__CA_FILE", ca)]).await;
+    drop(tls);
+
+    let set = SentinelSet::start();
+    let config = redis_config(&set.url());
+    let throttle = Throttle::new(&Config::default().throttle, Some(kv(&config)));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while throttle
+        .check(&[Scope::Registration], &identity(200))
+        .await
+        .unwrap()
+        .is_none()
+        || throttle.redis_state() != RedisState::Up
+    {
+        assert!(Instant::now() < deadline, "sentinel set never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin_commands_reach_the_windows(&config, &[]).await;
 }

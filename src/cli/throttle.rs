@@ -9,16 +9,19 @@
 use std::net::IpAddr;
 
 use clap::{Args, Subcommand};
-use redis::Commands;
+use redis::AsyncCommands;
 use serde::Serialize;
 
 use super::output::{self, OutputFormat};
 use super::{CliError, Context};
 use crate::domain::UserId;
+use crate::kv::{Kv, KvError};
 use crate::throttle::{email_hash, parse_ident, ClientNet, Counts, Scope};
 
 /// Most windows `show` lists.
 const MAX_LISTED: usize = 1000;
+/// Most keys one command looks at (`clear --all` of a bigger flood runs again).
+const MAX_SCANNED: usize = 1_000_000;
 
 #[derive(Debug, Subcommand)]
 pub enum ThrottleCommand {
@@ -99,45 +102,60 @@ pub fn run(command: ThrottleCommand, context: &Context) -> Result<(), CliError> 
             "no Redis is configured (redis.url / REDIS_URL): each server keeps its windows in its own memory, which this command cannot reach; a lockout lifts when its window frees (the 429's Retry-After), and restarting the server clears them all".into(),
         )
     })?;
-    let client = redis::Client::open(url.expose())
-        .map_err(|e| CliError::Usage(format!("invalid redis.url: {e}")))?;
-    let mut connection = client
-        .get_connection_with_timeout(*context.config.database.connect_timeout)
-        .map_err(|e| CliError::Failed(format!("Redis unavailable at {url}: {e}")))?;
-    let ipv6_prefix = context.config.throttle.ipv6_prefix;
-    let pattern = pattern(&redis.key_prefix, selection, ipv6_prefix);
-    let keys = matching_keys(&mut connection, &pattern)?
-        .into_iter()
-        .filter(|key| ident(context, scope, key).is_some())
-        .collect::<Vec<_>>();
-    match command {
-        ThrottleCommand::Show(selection) => show(context, &mut connection, &selection, keys),
-        ThrottleCommand::Clear { selection, all } => {
-            let chosen =
-                selection.email.is_some() || selection.ip.is_some() || selection.user.is_some();
-            if !chosen && !all {
-                return Err(CliError::Usage(
-                    "say whose windows to clear with --email and/or --ip (--user for password_change), or --all for the whole scope".into(),
-                ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // The servers' own connection: one server, TLS, Cluster or Sentinel alike.
+        let kv = Kv::connect_lazy(redis)
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .ok_or_else(|| CliError::Usage("no Redis is configured".into()))?;
+        let unavailable = |e: KvError| CliError::Failed(format!("Redis unavailable at {url}: {e}"));
+        kv.ping().await.map_err(unavailable)?;
+        let failed = |e: KvError| CliError::Failed(format!("Redis at {url}: {e}"));
+        let ipv6_prefix = context.config.throttle.ipv6_prefix;
+        let pattern = pattern(&redis.key_prefix, selection, ipv6_prefix);
+        let keys = kv
+            .scan_keys(&pattern, MAX_SCANNED)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .filter(|key| ident(context, scope, key).is_some())
+            .collect::<Vec<_>>();
+        match &command {
+            ThrottleCommand::Show(selection) => {
+                let windows = windows(context, &kv, selection, keys).await.map_err(failed)?;
+                show(context, selection, windows)
             }
-            let cleared: u64 = if keys.is_empty() {
-                0
-            } else {
-                connection.del(&keys).map_err(redis_failed)?
-            };
-            match context.output {
-                OutputFormat::Json => output::print_json(&serde_json::json!({"cleared": cleared})),
-                OutputFormat::Table => output::print(format!(
-                    "Cleared {cleared} window(s) of scope {}.",
-                    selection.scope
-                )),
+            ThrottleCommand::Clear { selection, all } => {
+                let chosen =
+                    selection.email.is_some() || selection.ip.is_some() || selection.user.is_some();
+                if !chosen && !all {
+                    return Err(CliError::Usage(
+                        "say whose windows to clear with --email and/or --ip (--user for password_change), or --all for the whole scope".into(),
+                    ));
+                }
+                let mut cleared = 0u64;
+                // One key per DEL: a Cluster refuses a DEL across slots.
+                for key in &keys {
+                    cleared += kv
+                        .run(|mut c| {
+                            let key = key.clone();
+                            async move { redis::cmd("DEL").arg(key).query_async::<u64>(&mut c).await }
+                        })
+                        .await
+                        .map_err(failed)?;
+                }
+                match context.output {
+                    OutputFormat::Json => output::print_json(&serde_json::json!({"cleared": cleared})),
+                    OutputFormat::Table => output::print(format!(
+                        "Cleared {cleared} window(s) of scope {}.",
+                        selection.scope
+                    )),
+                }
             }
         }
-    }
-}
-
-fn redis_failed(error: redis::RedisError) -> CliError {
-    CliError::Failed(format!("Redis: {error}"))
+    })
 }
 
 /// The part of `key` after `{prefix}throttle_{scope}_` when the key is one
@@ -188,37 +206,34 @@ fn pattern(prefix: &str, selection: &Selection, ipv6_prefix: u8) -> String {
     }
 }
 
-fn matching_keys(
-    connection: &mut redis::Connection,
-    pattern: &str,
-) -> Result<Vec<String>, CliError> {
-    let mut keys: Vec<String> = connection
-        .scan_match::<_, String>(pattern)
-        .map_err(redis_failed)?
-        .collect::<Result<_, _>>()
-        .map_err(redis_failed)?;
-    keys.sort();
-    Ok(keys)
-}
-
-fn show(
+/// Each window's count and when it frees, read as the servers read it
+/// (the window's sorted set against Redis' own clock).
+async fn windows(
     context: &Context,
-    connection: &mut redis::Connection,
+    kv: &Kv,
     selection: &Selection,
     keys: Vec<String>,
-) -> Result<(), CliError> {
+) -> Result<Vec<WindowJson>, KvError> {
     let rate = selection.scope.rate(&context.config.throttle.rates);
     let window_us = rate.window.as_micros() as f64;
-    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(connection).map_err(redis_failed)?;
+    let (secs, micros): (u64, u64) = kv
+        .run(|mut c| async move { redis::cmd("TIME").query_async(&mut c).await })
+        .await?;
     let now = (secs * 1_000_000 + micros) as f64;
     let mut windows = Vec::new();
     for key in keys.into_iter().take(MAX_LISTED) {
-        let counted: u64 = connection
-            .zcount(&key, now - window_us, "+inf")
-            .map_err(redis_failed)?;
-        let oldest: Vec<(String, f64)> = connection
-            .zrangebyscore_limit_withscores(&key, now - window_us, "+inf", 0, 1)
-            .map_err(redis_failed)?;
+        let (counted, oldest): (u64, Vec<(String, f64)>) = kv
+            .run(|mut c| {
+                let key = key.clone();
+                async move {
+                    let counted = c.zcount(&key, now - window_us, "+inf").await?;
+                    let oldest = c
+                        .zrangebyscore_limit_withscores(&key, now - window_us, "+inf", 0, 1)
+                        .await?;
+                    Ok((counted, oldest))
+                }
+            })
+            .await?;
         let free_in = oldest
             .first()
             .map_or(0.0, |(_, at)| (at + window_us - now).max(0.0) / 1e6)
@@ -235,6 +250,14 @@ fn show(
             key,
         });
     }
+    Ok(windows)
+}
+
+fn show(
+    context: &Context,
+    selection: &Selection,
+    windows: Vec<WindowJson>,
+) -> Result<(), CliError> {
     match context.output {
         OutputFormat::Json => output::print_json(&windows),
         OutputFormat::Table if windows.is_empty() => output::print(format!(

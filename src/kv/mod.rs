@@ -7,6 +7,7 @@
 mod address;
 mod connection;
 mod probe;
+mod scan;
 
 use std::time::Duration;
 
