@@ -25,6 +25,9 @@ _authd() {
             authd,generate-assets)
                 cmd="authd__subcmd__generate__subcmd__assets"
                 ;;
+            authd,healthcheck)
+                cmd="authd__subcmd__healthcheck"
+                ;;
             authd,help)
                 cmd="authd__subcmd__help"
                 ;;
@@ -93,6 +96,9 @@ _authd() {
                 ;;
             authd__subcmd__help,generate-assets)
                 cmd="authd__subcmd__help__subcmd__generate__subcmd__assets"
+                ;;
+            authd__subcmd__help,healthcheck)
+                cmd="authd__subcmd__help__subcmd__healthcheck"
                 ;;
             authd__subcmd__help,help)
                 cmd="authd__subcmd__help__subcmd__help"
@@ -344,7 +350,7 @@ _authd() {
 
     case "${cmd}" in
         authd)
-            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help"
+            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle healthcheck openapi generate-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -603,8 +609,38 @@ _authd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authd__subcmd__healthcheck)
+            opts="-v -h -V --url --timeout --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authd__subcmd__help)
-            opts="serve migrate user config blacklist token import key loadtest throttle openapi generate-assets help"
+            opts="serve migrate user config blacklist token import key loadtest throttle healthcheck openapi generate-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -688,6 +724,20 @@ _authd() {
             return 0
             ;;
         authd__subcmd__help__subcmd__generate__subcmd__assets)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__healthcheck)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
