@@ -39,12 +39,13 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
+            [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)')
             [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'authd;serve' {
-            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind). With neither, $PORT (set by Railway, Heroku, Cloud Run) means 0.0.0.0:$PORT')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
@@ -612,6 +613,19 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         'authd;throttle;help;help' {
             break
         }
+        'authd;healthcheck' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The readiness URL to ask. Default: /readyz on http.bind''s address ($PORT honoured as by serve; 0.0.0.0 and :: asked on loopback)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the whole answer, e.g. 3s or 500ms')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'authd;openapi' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the document to FILE instead of standard output')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
@@ -635,6 +649,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
+            [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)')
             [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -751,6 +766,9 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;help;throttle;clear' {
+            break
+        }
+        'authd;help;healthcheck' {
             break
         }
         'authd;help;openapi' {

@@ -22,6 +22,9 @@ _authd() {
             authd,config)
                 cmd="authd__subcmd__config"
                 ;;
+            authd,healthcheck)
+                cmd="authd__subcmd__healthcheck"
+                ;;
             authd,help)
                 cmd="authd__subcmd__help"
                 ;;
@@ -87,6 +90,9 @@ _authd() {
                 ;;
             authd__subcmd__help,config)
                 cmd="authd__subcmd__help__subcmd__config"
+                ;;
+            authd__subcmd__help,healthcheck)
+                cmd="authd__subcmd__help__subcmd__healthcheck"
                 ;;
             authd__subcmd__help,help)
                 cmd="authd__subcmd__help__subcmd__help"
@@ -338,7 +344,7 @@ _authd() {
 
     case "${cmd}" in
         authd)
-            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle openapi help"
+            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -571,8 +577,38 @@ _authd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authd__subcmd__healthcheck)
+            opts="-v -h -V --url --timeout --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authd__subcmd__help)
-            opts="serve migrate user config blacklist token import key loadtest throttle openapi help"
+            opts="serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -644,6 +680,20 @@ _authd() {
         authd__subcmd__help__subcmd__config__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__healthcheck)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -36,11 +36,12 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand key 'Generate and list JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
+            cand healthcheck 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
             cand openapi 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;serve'= {
-            cand --bind 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind)'
+            cand --bind 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind). With neither, $PORT (set by Railway, Heroku, Cloud Run) means 0.0.0.0:$PORT'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
             cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
@@ -538,6 +539,18 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;throttle;help;help'= {
         }
+        &'authd;healthcheck'= {
+            cand --url 'The readiness URL to ask. Default: /readyz on http.bind''s address ($PORT honoured as by serve; 0.0.0.0 and :: asked on loopback)'
+            cand --timeout 'How long to wait for the whole answer, e.g. 3s or 500ms'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'authd;openapi'= {
             cand --out 'Write the document to FILE instead of standard output'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
@@ -560,6 +573,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand key 'Generate and list JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
+            cand healthcheck 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
             cand openapi 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -645,6 +659,8 @@ set edit:completion:arg-completer[authd] = {|@words|
         &'authd;help;throttle;show'= {
         }
         &'authd;help;throttle;clear'= {
+        }
+        &'authd;help;healthcheck'= {
         }
         &'authd;help;openapi'= {
         }

@@ -40,9 +40,10 @@ complete -c authd -n "__fish_authd_needs_command" -f -a "import" -d 'Import user
 complete -c authd -n "__fish_authd_needs_command" -f -a "key" -d 'Generate and list JWT signing keys'
 complete -c authd -n "__fish_authd_needs_command" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
 complete -c authd -n "__fish_authd_needs_command" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
+complete -c authd -n "__fish_authd_needs_command" -f -a "healthcheck" -d 'Ask a running server\'s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
 complete -c authd -n "__fish_authd_needs_command" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
 complete -c authd -n "__fish_authd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authd -n "__fish_authd_using_subcommand serve" -l bind -d 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind)' -r
+complete -c authd -n "__fish_authd_using_subcommand serve" -l bind -d 'Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind). With neither, $PORT (set by Railway, Heroku, Cloud Run) means 0.0.0.0:$PORT' -r
 complete -c authd -n "__fish_authd_using_subcommand serve" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand serve" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
@@ -359,6 +360,14 @@ complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_su
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Delete windows, unlocking whoever they lock out'
 complete -c authd -n "__fish_authd_using_subcommand throttle; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -l url -d 'The readiness URL to ask. Default: /readyz on http.bind\'s address ($PORT honoured as by serve; 0.0.0.0 and :: asked on loopback)' -r
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -l timeout -d 'How long to wait for the whole answer, e.g. 3s or 500ms' -r
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand healthcheck" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -l out -d 'Write the document to FILE instead of standard output' -r -F
 complete -c authd -n "__fish_authd_using_subcommand openapi" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand openapi" -l output -d 'How admin commands print their results' -r -f -a "table\t''
@@ -366,18 +375,19 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "serve" -d 'Run the HTTP service'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "config" -d 'Inspect the configuration'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "import" -d 'Import users from the service authd replaces'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "key" -d 'Generate and list JWT signing keys'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "serve" -d 'Run the HTTP service'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "config" -d 'Inspect the configuration'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "import" -d 'Import users from the service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "key" -d 'Generate and list JWT signing keys'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "healthcheck" -d 'Ask a running server\'s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show every migration: applied (when), pending, or modified'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "down" -d 'Run down scripts, newest first, until the schema is at version N (0: empty)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create an account. The password comes from --password-stdin or a hidden prompt'

@@ -97,6 +97,7 @@ impl App {
             store: Arc::clone(tokens.store()),
             throttle: Arc::clone(&throttle),
             reset: reset.stats(),
+            readiness: Default::default(),
         });
         let docs = crate::http::openapi::documents(&config);
         let state = AppState {

@@ -72,6 +72,8 @@ pub struct HashingPool {
     work: Arc<AtomicU64>,
     /// argon2 memory the workers hold now, in bytes.
     memory: Arc<AtomicU64>,
+    /// Hashes refused at once because workers and queue were all taken.
+    refused: Arc<AtomicU64>,
 }
 
 /// Bounds of the wait histogram, in seconds: 1 ms to ~4 s.
@@ -111,6 +113,7 @@ impl HashingPool {
             wait_seconds: Histogram::new(WAIT_BUCKETS),
             work: Arc::new(AtomicU64::new(0)),
             memory,
+            refused: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -127,6 +130,21 @@ impl HashingPool {
     /// Hashes admitted and waiting for a worker.
     pub fn waiting(&self) -> usize {
         self.in_use().saturating_sub(self.running())
+    }
+
+    /// Hashing workers (`password.hash_workers`, at least 1).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Hashes that may wait for a worker (`password.hash_queue`).
+    pub fn queue_capacity(&self) -> usize {
+        self.capacity - self.workers
+    }
+
+    /// Hashes refused (503) because every worker and queue place was taken.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// How long admitted jobs waited for a worker (shared with the registry).
@@ -194,7 +212,10 @@ impl HashingPool {
     ) -> Result<T, PoolBusy> {
         let admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
-            .map_err(|_| PoolBusy)?;
+            .map_err(|_| {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                PoolBusy
+            })?;
         let admitted_at = Instant::now();
         let running = Arc::clone(&self.running)
             .acquire_owned()

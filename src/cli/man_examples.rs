@@ -36,6 +36,10 @@ pub fn examples_for(name: &str) -> &'static [(&'static str, &'static str)] {
             ("See what a prune would delete:", "authd blacklist prune --dry-run"),
             ("Prune in smaller transactions beside a busy server:", "authd blacklist prune --batch-size 200"),
         ],
+        "authd-healthcheck" => &[
+            ("A container's HEALTHCHECK (asks the address serve binds, or $PORT):", "authd healthcheck"),
+            ("Another instance, with a shorter wait:", "authd healthcheck --url http://10.0.0.7:8000 --timeout 1s"),
+        ],
         "authd-key-generate" => &[("A new signing key entry for jwt.keys:", "authd key generate --id k2026-12")],
         "authd-throttle-clear" => &[("Unlock an email locked out of login:", "authd throttle clear --scope login --email ada@example.com")],
         "authd-loadtest-ratelimit" => &[

@@ -10,6 +10,7 @@ mod config_cmd;
 mod confirm;
 mod database;
 mod error;
+mod healthcheck;
 mod import;
 mod key;
 mod loadtest;
@@ -90,6 +91,8 @@ pub enum Command {
     /// Retry-After says when), and restarting the server clears them all.
     #[command(subcommand)]
     Throttle(throttle::ThrottleCommand),
+    /// Ask a running server's /readyz: exit 0 when ready, 1 otherwise (for container health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Print the OpenAPI document of the HTTP API (as served at /api/schema/).
     Openapi(openapi::OpenapiArgs),
 }
@@ -174,5 +177,6 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Import(command) => import::run(command, context),
         Command::Loadtest(command) => loadtest::run(command, context),
         Command::Openapi(args) => openapi::run(args, context),
+        Command::Healthcheck(args) => healthcheck::run(args, context),
     }
 }

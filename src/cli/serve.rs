@@ -17,7 +17,8 @@ use crate::http::{shutdown_signal, Server};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind).
+    /// Address to listen on, e.g. 0.0.0.0:8000 (overrides http.bind). With
+    /// neither, $PORT (set by Railway, Heroku, Cloud Run) means 0.0.0.0:$PORT.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
 }

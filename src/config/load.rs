@@ -7,7 +7,9 @@
 //!    (`DATABASE_URL`, `REDIS_URL`, `SECRET_KEY`, `DEBUG`, `ALLOWED_HOSTS`),
 //!    then `AUTHD_<SECTION>__<KEY>` (`AUTHD_THROTTLE__RATES__LOGIN=10/minute`)
 //!    for every other key;
-//! 4. command-line flags such as `serve --bind`.
+//! 4. command-line flags such as `serve --bind`;
+//! 5. `$PORT` (as Railway, Heroku and Cloud Run set it), only when no layer
+//!    above set `http.bind`: then `http.bind` is `0.0.0.0:$PORT`.
 //!
 //! All layers are merged into one TOML table and deserialized once, while a
 //! record of which layer set each key lets every error name the key and where
@@ -120,6 +122,15 @@ pub fn load(options: LoadOptions) -> Result<LoadedConfig, ConfigError> {
         insert(&mut table, flag.key, flag.value.clone(), &source)?;
         sources.record(flag.key.to_string(), source);
     }
+    // A platform that sets PORT is a deployment, so it counts as configured:
+    // serve then wants a real secret rather than generating one.
+    let port = platform_port(&options.env, &sources)?;
+    let configured = configured || port.is_some();
+    if let Some(bind) = port {
+        let source = ConfigSource::Env("PORT".into());
+        insert(&mut table, "http.bind", bind, &source)?;
+        sources.record("http.bind".into(), source);
+    }
 
     let config = deserialize(table, &sources)?;
     validate::validate(&config).map_err(|(key, message)| sources.error(&key, &message))?;
@@ -224,6 +235,26 @@ fn env_settings(
         settings.push((key, value, ConfigSource::Env(name.clone())));
     }
     Ok(settings)
+}
+
+/// `0.0.0.0:$PORT` when `$PORT` is set and nothing else chose `http.bind`.
+/// The platforms that set it route to every interface of the container.
+fn platform_port(
+    env: &[(String, String)],
+    sources: &Sources,
+) -> Result<Option<toml::Value>, ConfigError> {
+    let Some((_, raw)) = env.iter().find(|(k, v)| k == "PORT" && !v.is_empty()) else {
+        return Ok(None);
+    };
+    if sources.find("http.bind").is_some() {
+        return Ok(None);
+    }
+    match raw.trim().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(Some(toml::Value::String(format!("0.0.0.0:{port}")))),
+        _ => Err(ConfigError(format!(
+            "environment variable PORT: expected a port number from 1 to 65535, got {raw:?}"
+        ))),
+    }
 }
 
 /// `AUTHD_` variables that are not settings: the config file's path, and
@@ -483,6 +514,40 @@ mod tests {
         })
         .unwrap();
         assert_eq!(loaded.config.http.bind.port(), 9100);
+    }
+
+    #[test]
+    fn port_binds_every_interface_only_when_nothing_chose_the_bind() {
+        let load_env = |pairs: &[(&str, &str)]| {
+            load(LoadOptions {
+                file: None,
+                env: env(pairs),
+                flags: vec![],
+            })
+        };
+        let loaded = load_env(&[("PORT", "8080")]).unwrap();
+        assert_eq!(loaded.config.http.bind.to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            loaded.source("http.bind"),
+            Some(&ConfigSource::Env("PORT".into()))
+        );
+        assert!(loaded.configured, "a platform's PORT is a deployment");
+
+        let explicit = load_env(&[("PORT", "8080"), ("AUTHD_HTTP__BIND", "127.0.0.1:9000")]);
+        assert_eq!(
+            explicit.unwrap().config.http.bind.to_string(),
+            "127.0.0.1:9000"
+        );
+        let from_file = with_file("[http]\nbind = \"127.0.0.1:9000\"\n", &[("PORT", "8080")]);
+        assert_eq!(from_file.unwrap().http.bind.to_string(), "127.0.0.1:9000");
+
+        for bad in ["http", "0", "70000", "-1"] {
+            let error = load_env(&[("PORT", bad)]).unwrap_err();
+            assert_eq!(
+                error.0,
+                format!("environment variable PORT: expected a port number from 1 to 65535, got {bad:?}")
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Values read at each scrape rather than counted as they happen: the
 //! hashing pool's queue, the database pool, Redis as the throttle sees it,
-//! and the reset requests and given-up emails. The components keep plain
-//! counters; this collector turns them into metrics.
+//! the reset requests and given-up emails, and the latest readiness check.
+//! The components keep plain counters; this collector turns them into
+//! metrics.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -24,6 +26,32 @@ pub struct Sources {
     pub throttle: Arc<Throttle>,
     pub reset: Arc<ResetStats>,
     pub prune: Arc<crate::maintenance::PruneStats>,
+    pub readiness: Arc<LastReadiness>,
+}
+
+/// The answer of this instance's latest `/readyz` check. Reading it at a
+/// scrape costs nothing; running the check there would put database work
+/// on every scrape.
+#[derive(Debug, Default)]
+pub struct LastReadiness(AtomicU8);
+
+impl LastReadiness {
+    const UNKNOWN: u8 = 0;
+    const NOT_READY: u8 = 1;
+    const READY: u8 = 2;
+
+    pub fn record(&self, ready: bool) {
+        let value = if ready { Self::READY } else { Self::NOT_READY };
+        self.0.store(value, Ordering::Relaxed);
+    }
+
+    /// `None` until the first check.
+    pub fn get(&self) -> Option<bool> {
+        match self.0.load(Ordering::Relaxed) {
+            Self::UNKNOWN => None,
+            value => Some(value == Self::READY),
+        }
+    }
 }
 
 impl fmt::Debug for Sources {
@@ -59,6 +87,24 @@ impl Collector for Sources {
             "hashing_queue_depth",
             "Password hashes admitted and waiting for a worker",
             count(self.hashing.waiting()),
+        )?;
+        gauge(
+            &mut encoder,
+            "hashing_workers",
+            "Password hashes that can compute at once (password.hash_workers)",
+            count(self.hashing.workers()),
+        )?;
+        gauge(
+            &mut encoder,
+            "hashing_queue_capacity",
+            "Password hashes that may wait for a worker (password.hash_queue); beyond, 503",
+            count(self.hashing.queue_capacity()),
+        )?;
+        counter(
+            &mut encoder,
+            "hashing_refused",
+            "Password hashes refused with 503 because every worker and queue place was taken",
+            self.hashing.refused(),
         )?;
         gauge(
             &mut encoder,
@@ -151,7 +197,18 @@ impl Collector for Sources {
             "prune_last_run_timestamp_seconds",
             "Unix time this instance last finished a periodic prune (0: never)",
             i64::try_from(load(&self.prune.last_run_unix)).unwrap_or(i64::MAX),
-        )
+        )?;
+        // Absent until a probe first asks: an instance nobody checks is
+        // not reported as failing.
+        match self.readiness.get() {
+            None => Ok(()),
+            Some(ready) => gauge(
+                &mut encoder,
+                "ready",
+                "1 if this instance's latest /readyz check answered 200, 0 if 503",
+                i64::from(ready),
+            ),
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 //! text at `/metrics`: requests by route, method and status; latency
 //! histograms by route; throttle decisions by scope and outcome; logins by
 //! outcome; the hashing pool's wait times; and, read at each scrape
-//! (`live`), the hashing queue, the database pool, Redis and the reset
-//! requests. Label values come from closed sets (routes, scopes, outcomes,
+//! (`live`), the hashing queue, the database pool, Redis, the reset
+//! requests and the latest readiness check. Label values come from closed sets (routes, scopes, outcomes,
 //! status codes), so the series stay bounded whatever clients send.
 
 mod live;
@@ -18,7 +18,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-pub use live::Sources;
+pub use live::{LastReadiness, Sources};
 
 /// The exposition's `Content-Type` (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -70,6 +70,7 @@ pub struct Metrics {
     latency: HistogramFamily<RouteLabels>,
     throttle: Family<ThrottleLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
+    readiness: std::sync::Arc<LastReadiness>,
 }
 
 impl Metrics {
@@ -111,6 +112,7 @@ impl Metrics {
             "The authd build",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
+        let readiness = std::sync::Arc::clone(&sources.readiness);
         registry.register_collector(Box::new(sources));
         Metrics {
             registry,
@@ -118,6 +120,7 @@ impl Metrics {
             latency,
             throttle,
             logins,
+            readiness,
         }
     }
 
@@ -165,6 +168,11 @@ impl Metrics {
             _ => "error",
         };
         self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// The answer of a `/readyz` check (`authd_ready`).
+    pub fn record_readiness(&self, ready: bool) {
+        self.readiness.record(ready);
     }
 
     /// The exposition text.

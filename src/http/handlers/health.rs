@@ -146,6 +146,7 @@ pub async fn readyz(app: &App) -> Result<Response, ApiError> {
     let fallback = app.throttle.fallback();
     let database_up = db.state == "ok";
     let ready = database_up && !(redis_up == Some(false) && fallback == ThrottleFallback::Deny);
+    app.metrics.record_readiness(ready);
     let fallback_name = match fallback {
         ThrottleFallback::Memory => "memory",
         ThrottleFallback::Allow => "allow",
