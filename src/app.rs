@@ -7,12 +7,14 @@
 
 use std::sync::Arc;
 
+use crate::accounts::Accounts;
 use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
 use crate::auth::legacy_jwt::LegacyKeys;
 use crate::auth::tokens::TokenService;
 use crate::auth::{AccessCache, HashingPool};
 use crate::config::Config;
+use crate::db::Db;
 use crate::kv::Kv;
 use crate::metrics::{Metrics, Sources};
 use crate::reset::ResetService;
@@ -24,7 +26,11 @@ pub struct App(Arc<AppState>);
 
 pub struct AppState {
     pub config: Config,
+    /// The store, through the blocking hop every service uses.
+    pub db: Db,
     pub tokens: TokenService,
+    /// Every change to an account (see `accounts`).
+    pub accounts: Accounts,
     pub throttle: Arc<Throttle>,
     pub reset: ResetService,
     pub metrics: Metrics,
@@ -65,7 +71,7 @@ impl App {
     /// Redis connection. Blocking; must run within a tokio runtime context.
     pub fn build(config: Config, development: bool) -> Result<(App, KeySource), StartupError> {
         let (signing_keys, key_source) = keys::signing_keys(&config, development)?;
-        let store = store::open_current(&config, store::Role::Server)?;
+        let db = Db::new(store::open_current(&config, store::Role::Server)?);
         let jwt = &config.jwt;
         let settings = TokenSettings {
             access_ttl: *jwt.access_ttl,
@@ -79,22 +85,24 @@ impl App {
             config.hash_workers(),
             config.password.hash_queue as usize,
         )?;
+        let access = AccessCache::new(*jwt.revocation_cache_ttl);
+        let accounts = Accounts::new(db.clone(), pool.clone(), Some(access.clone()));
         let tokens = TokenService::new(
-            store,
+            db.clone(),
             JwtKeys::new(&signing_keys, settings),
             pool,
             *jwt.refresh_reuse_grace,
-            AccessCache::new(*jwt.revocation_cache_ttl),
+            access,
         )
         .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
         let kv = Kv::connect_lazy(&config.redis)?;
         let throttle = Arc::new(Throttle::new(&config.throttle, kv.clone()));
-        let reset = ResetService::start(&config, Arc::clone(tokens.store()), kv.clone())?;
+        let reset = ResetService::start(&config, db.clone(), kv.clone())?;
         let prune = Arc::new(crate::maintenance::PruneStats::default());
         let metrics = Metrics::new(Sources {
             prune: Arc::clone(&prune),
             hashing: tokens.pool().clone(),
-            store: Arc::clone(tokens.store()),
+            store: Arc::clone(db.store()),
             throttle: Arc::clone(&throttle),
             reset: reset.stats(),
             readiness: Default::default(),
@@ -102,7 +110,9 @@ impl App {
         let docs = crate::http::openapi::documents(&config);
         let state = AppState {
             config,
+            db,
             tokens,
+            accounts,
             throttle,
             reset,
             metrics,

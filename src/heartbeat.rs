@@ -72,15 +72,11 @@ impl Drop for Heartbeat {
     }
 }
 
-/// A store call on the blocking pool that the database metrics do not
-/// count: they measure the work requests cause, and a beat every few
-/// seconds would blur them.
+/// A store call that the database metrics do not count (see
+/// [`crate::db::Db::call_uncounted`]).
 async fn off_the_books(
     app: &App,
     call: impl FnOnce(&dyn Store) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<(), StoreError> {
-    let store = std::sync::Arc::clone(app.tokens.store());
-    tokio::task::spawn_blocking(move || call(store.as_ref()))
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Database("the heartbeat task panicked".into())))
+    app.db.call_uncounted(call).await
 }

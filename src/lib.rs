@@ -4,14 +4,18 @@
 //! the same stores directly. A rule (the password policy, how a token is
 //! revoked) therefore exists once.
 //!
-//! Data flows one way: the edge (`cli`) parses input into `domain` types,
-//! calls a service (`auth`) or the `store`, and renders the result.
+//! Data flows one way: the edges (`http`, `cli`) parse input into `domain`
+//! types, call a service (`accounts` for every change to an account,
+//! `auth` for tokens, `reset` for password reset), and render the result;
+//! services reach the `store` through `db`, which makes the blocking hop.
 
+pub mod accounts;
 pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod domain;
 pub mod heartbeat;
 pub mod http;

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::app::App;
-use crate::auth::tokens::blocking;
 use crate::domain;
 use crate::store::prune;
 
@@ -55,23 +54,23 @@ pub fn spawn_auto_prune(app: &App) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 pub async fn run_once(app: &App, holder: &str) {
-    let store = app.tokens.store();
+    let db = &app.db;
     let (name, me) = (LEASE_NAME, holder.to_string());
     let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
-    let taken = blocking(store, move |s| {
-        let now = domain::now();
-        s.try_lease(name, &me, now + lease, now)
-    })
-    .await;
+    let taken = db
+        .call(move |s| {
+            let now = domain::now();
+            s.try_lease(name, &me, now + lease, now)
+        })
+        .await;
     match taken {
         Ok(true) => {}
         Ok(false) => return tracing::debug!("another instance is pruning"),
         Err(error) => return tracing::warn!(%error, "auto-prune: could not take the lease"),
     }
-    let result = blocking(store, |s| {
-        prune::prune(s, domain::now(), prune::DEFAULT_BATCH, false, &mut |_| {})
-    })
-    .await;
+    let result = db
+        .call(|s| prune::prune(s, domain::now(), prune::DEFAULT_BATCH, false, &mut |_| {}))
+        .await;
     match result {
         Ok(report) => {
             let rows = report.refresh_tokens + report.reset_tokens + report.sessions;
@@ -94,7 +93,9 @@ pub async fn run_once(app: &App, holder: &str) {
             let interval = chrono::Duration::from_std(*app.config.blacklist.auto_prune_interval)
                 .unwrap_or(chrono::Duration::MAX);
             let me = holder.to_string();
-            let kept = blocking(store, move |s| s.try_lease(name, &me, now + interval, now)).await;
+            let kept = db
+                .call(move |s| s.try_lease(name, &me, now + interval, now))
+                .await;
             if !matches!(kept, Ok(true)) {
                 tracing::warn!("auto-prune: could not keep the lease; another instance may prune before the interval has passed");
             }
@@ -103,7 +104,7 @@ pub async fn run_once(app: &App, holder: &str) {
         Err(error) => tracing::warn!(%error, "auto-prune failed; it will try again next interval"),
     }
     let me = holder.to_string();
-    if let Err(error) = blocking(store, move |s| s.release_lease(name, &me)).await {
+    if let Err(error) = db.call(move |s| s.release_lease(name, &me)).await {
         tracing::warn!(%error, "auto-prune: could not release the lease (it expires by itself)");
     }
 }

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
-use super::tokens::blocking;
+use crate::db::Db;
 use crate::domain::UserId;
-use crate::store::{AccessState, Store, StoreError};
+use crate::store::{AccessState, StoreError};
 
 /// Most (user, session) answers kept. An entry is a few hundred bytes, so
 /// this bounds the cache to a few MiB; beyond it, the least recently used
@@ -66,13 +66,13 @@ impl AccessCache {
     /// `ttl` ago (`None`: no such user, or the session is not theirs).
     pub async fn access_state(
         &self,
-        store: &Arc<dyn Store>,
+        db: &Db,
         user: UserId,
         sid: &str,
     ) -> Result<Option<AccessState>, StoreError> {
         let Some(entries) = &self.entries else {
             let sid = sid.to_owned();
-            return blocking(store, move |s| s.access_state(user, &sid)).await;
+            return db.call(move |s| s.access_state(user, &sid)).await;
         };
         let key = (user, sid.to_owned());
         if let Some(entry) = entries.get(&key) {
@@ -83,7 +83,7 @@ impl AccessCache {
         let generation = self.generation.load(Ordering::Acquire);
         let read_at = Instant::now();
         let lookup = key.1.clone();
-        let state = blocking(store, move |s| s.access_state(user, &lookup)).await?;
+        let state = db.call(move |s| s.access_state(user, &lookup)).await?;
         if self.generation.load(Ordering::Acquire) == generation {
             entries.insert(
                 key,

@@ -18,7 +18,7 @@
 
 use super::jwt::{new_id, TokenType};
 use super::legacy_jwt::{LegacyClaims, LegacyKeys};
-use super::tokens::{blocking, AuthError, Authenticated, LogoutScope, TokenPair, TokenService};
+use super::tokens::{AuthError, Authenticated, LogoutScope, TokenPair, TokenService};
 use crate::domain::{self, UserRef};
 use crate::store::legacy_tokens::reason;
 use crate::store::{
@@ -38,7 +38,10 @@ impl TokenService {
             .verify(token, Some(token_type))
             .map_err(|_| AuthError::TokenNotValid)?;
         let (user_id, jti) = (claims.user, claims.jti.clone());
-        let state = blocking(&self.store, move |s| s.legacy_access_state(user_id, &jti)).await?;
+        let state = self
+            .db
+            .call(move |s| s.legacy_access_state(user_id, &jti))
+            .await?;
         match state {
             Some(state)
                 if state.user.is_active
@@ -79,7 +82,11 @@ impl TokenService {
                 },
             },
         };
-        if blocking(&self.store, move |s| s.redeem_legacy_refresh(&redemption)).await? {
+        if self
+            .db
+            .call(move |s| s.redeem_legacy_refresh(&redemption))
+            .await?
+        {
             tracing::info!(user_id = %claims.user, "exchanged a SimpleJWT refresh token for an authd session");
             Ok(pair)
         } else {
@@ -100,13 +107,16 @@ impl TokenService {
             .map_err(|_| AuthError::TokenNotValid)?;
         let now = domain::now();
         let entry = used(&claims, reason::LOGOUT, now);
-        let was_live = blocking(&self.store, move |s| s.blacklist_legacy(&entry)).await?;
+        let was_live = self.db.call(move |s| s.blacklist_legacy(&entry)).await?;
         if scope != LogoutScope::Local {
             // As for authd's tokens: only a live legacy token (unexpired,
             // not blacklisted until now, its user active and not cut off
             // since it was issued) may end other sessions.
             let user = claims.user;
-            let user = blocking(&self.store, move |s| s.find_user(&UserRef::Id(user))).await?;
+            let user = self
+                .db
+                .call(move |s| s.find_user(&UserRef::Id(user)))
+                .await?;
             let live = was_live
                 && claims.exp > now
                 && user.is_some_and(|u| {
@@ -125,10 +135,9 @@ impl TokenService {
             },
             LogoutScope::Global => RevokeScope::AllSessions(claims.user),
         };
-        blocking(&self.store, move |s| {
-            s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now)
-        })
-        .await?;
+        self.db
+            .call(move |s| s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now))
+            .await?;
         self.forget_user(claims.user);
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The token lifecycle: login, refresh rotation with reuse detection,
-//! verification, logout in three scopes, password change, and the check every
+//! verification, logout in three scopes, and the check every
 //! authenticated request makes.
 //!
 //! An access token is accepted only while its signature and expiry hold, its
@@ -8,20 +8,18 @@
 //! is). That state comes from one indexed query, remembered per session for
 //! at most `jwt.revocation_cache_ttl` (see `access_cache`), so a revocation
 //! anywhere takes effect on every instance within a second and at once on
-//! the instance that made it. Store calls block and run on tokio's blocking
-//! pool.
+//! the instance that made it. Store calls go through [`Db`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::access_cache::AccessCache;
 use super::hashing::{HashingPool, PoolBusy};
 use super::jwt::{new_id, Claims, IssuedToken, JwtKeys, TokenType};
 use super::legacy_jwt::LegacyKeys;
-use crate::domain::{self, Email, FullName, NewPassword, Password, PasswordRejected, User};
+use crate::db::Db;
+use crate::domain::{self, Email, Password, User};
 use crate::store::{
-    revoked_reason, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, Store,
-    StoreError,
+    revoked_reason, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, StoreError,
 };
 
 /// An access and a refresh token of one session.
@@ -38,10 +36,6 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("token not valid")]
     TokenNotValid,
-    #[error("the old password is wrong")]
-    WrongOldPassword,
-    #[error(transparent)]
-    WeakPassword(#[from] PasswordRejected),
     #[error(transparent)]
     Busy(#[from] PoolBusy),
     #[error(transparent)]
@@ -69,7 +63,7 @@ pub struct Authenticated {
 }
 
 pub struct TokenService {
-    pub(super) store: Arc<dyn Store>,
+    pub(super) db: Db,
     pub(super) keys: JwtKeys,
     /// SimpleJWT's key, when `jwt.legacy_simplejwt` is on (see `legacy_tokens`).
     pub(super) legacy: Option<LegacyKeys>,
@@ -78,35 +72,16 @@ pub struct TokenService {
     access: AccessCache,
 }
 
-/// Runs a blocking store call off the async workers; calls and database
-/// errors are counted on the store (for metrics).
-pub async fn blocking<T: Send + 'static>(
-    store: &Arc<dyn Store>,
-    call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || {
-        let result = call(store.as_ref());
-        store.note_call(matches!(
-            result,
-            Err(StoreError::Unavailable(_) | StoreError::Busy | StoreError::Database(_))
-        ));
-        result
-    })
-    .await
-    .unwrap_or_else(|_| Err(StoreError::Database("a store call panicked".into())))
-}
-
 impl TokenService {
     pub fn new(
-        store: Arc<dyn Store>,
+        db: Db,
         keys: JwtKeys,
         pool: HashingPool,
         reuse_grace: Duration,
         access: AccessCache,
     ) -> TokenService {
         TokenService {
-            store,
+            db,
             keys,
             legacy: None,
             pool,
@@ -117,7 +92,7 @@ impl TokenService {
 
     /// Drops what this instance remembers of `user`'s access checks; call
     /// after committing any change to the user or their sessions.
-    pub fn forget_user(&self, user: crate::domain::UserId) {
+    pub(super) fn forget_user(&self, user: crate::domain::UserId) {
         self.access.forget_user(user);
     }
 
@@ -141,10 +116,6 @@ impl TokenService {
         &self.pool
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Checks the credentials (the same hashing work for an unknown email, a
     /// wrong password and a disabled account), upgrades an outdated or
     /// imported hash, and starts a session. A failed upgrade costs only the
@@ -154,7 +125,7 @@ impl TokenService {
         email: Email,
         password: Password,
     ) -> Result<(User, TokenPair), AuthError> {
-        let found = blocking(&self.store, move |s| s.find_credentials(&email)).await?;
+        let found = self.db.call(move |s| s.find_credentials(&email)).await?;
         let (user, stored) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
@@ -194,10 +165,9 @@ impl TokenService {
     ) -> Result<(), AuthError> {
         let new = self.pool.rehash(password).await?;
         let id = user.id;
-        blocking(&self.store, move |s| {
-            s.upgrade_password_hash(id, &old, &new)
-        })
-        .await?;
+        self.db
+            .call(move |s| s.upgrade_password_hash(id, &old, &new))
+            .await?;
         Ok(())
     }
 
@@ -218,7 +188,7 @@ impl TokenService {
                 expires_at: pair.refresh.expires_at,
             },
         };
-        blocking(&self.store, move |s| s.start_session(&session)).await?;
+        self.db.call(move |s| s.start_session(&session)).await?;
         Ok((pair, now))
     }
 
@@ -256,7 +226,7 @@ impl TokenService {
             at: now,
             reuse_grace: self.reuse_grace,
         };
-        match blocking(&self.store, move |s| s.rotate_refresh(&rotation)).await? {
+        match self.db.call(move |s| s.rotate_refresh(&rotation)).await? {
             RotateOutcome::Rotated { user_id, sid }
                 if user_id == claims.user() && sid == claims.sid =>
             {
@@ -294,7 +264,7 @@ impl TokenService {
     async fn access_allowed(&self, claims: Claims) -> Result<Authenticated, AuthError> {
         let state = self
             .access
-            .access_state(&self.store, claims.user(), &claims.sid)
+            .access_state(&self.db, claims.user(), &claims.sid)
             .await?;
         match state {
             Some(state)
@@ -332,8 +302,10 @@ impl TokenService {
             TokenType::Access => self.access_allowed(claims).await.map(|_| ()),
             TokenType::Refresh => {
                 let jti = claims.jti.clone();
-                let live =
-                    blocking(&self.store, move |s| s.refresh_is_live(&jti, domain::now())).await?;
+                let live = self
+                    .db
+                    .call(move |s| s.refresh_is_live(&jti, domain::now()))
+                    .await?;
                 live.then_some(()).ok_or(AuthError::TokenNotValid)
             }
         }
@@ -351,7 +323,7 @@ impl TokenService {
             .map_err(|_| AuthError::TokenNotValid)?;
         let now = domain::now();
         let jti = claims.jti.clone();
-        let live = blocking(&self.store, move |s| s.refresh_is_live(&jti, now)).await?;
+        let live = self.db.call(move |s| s.refresh_is_live(&jti, now)).await?;
         if !live {
             // Only a live token may act: a dead one (expired, revoked, its
             // session gone) must not end the user's other sessions. A local
@@ -361,8 +333,10 @@ impl TokenService {
                 return Err(AuthError::TokenNotValid);
             }
             let (jti, grace) = (claims.jti.clone(), self.reuse_grace);
-            let reused =
-                blocking(&self.store, move |s| s.revoke_if_reused(&jti, now, grace)).await?;
+            let reused = self
+                .db
+                .call(move |s| s.revoke_if_reused(&jti, now, grace))
+                .await?;
             if reused.is_some() {
                 self.forget_user(claims.user());
             }
@@ -376,39 +350,16 @@ impl TokenService {
             },
             LogoutScope::Global => RevokeScope::AllSessions(claims.user()),
         };
-        blocking(&self.store, move |s| {
-            s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now)
-        })
-        .await?;
+        self.db
+            .call(move |s| s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now))
+            .await?;
         self.forget_user(claims.user());
         Ok(())
     }
 
-    /// Checks the old password, sets the new one (every token of the user
-    /// stops working) and starts a fresh session for the caller.
-    pub async fn change_password(
-        &self,
-        user: &User,
-        old: Password,
-        new: Password,
-    ) -> Result<TokenPair, AuthError> {
-        let email = Email::parse(&user.email).map_err(|_| AuthError::TokenNotValid)?;
-        let full_name = FullName::parse(&user.full_name).unwrap_or_default();
-        let lookup = email.clone();
-        let stored = blocking(&self.store, move |s| s.find_credentials(&lookup))
-            .await?
-            .map(|(_, hash)| hash);
-        if !self.pool.verify(old, stored).await?.matched {
-            return Err(AuthError::WrongOldPassword);
-        }
-        let new = NewPassword::parse(new, &email, &full_name)?;
-        let hash = self.pool.hash(new).await?;
-        let id = user.id;
-        blocking(&self.store, move |s| {
-            s.set_password(id, &hash, domain::now(), revoked_reason::PASSWORD_CHANGE)
-        })
-        .await?;
-        self.forget_user(id);
+    /// A fresh session for `user` (after a password change, which ended
+    /// every other).
+    pub async fn new_session(&self, user: &User) -> Result<TokenPair, AuthError> {
         Ok(self.start_session(user).await?.0)
     }
 }

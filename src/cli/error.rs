@@ -64,6 +64,20 @@ impl From<crate::auth::HashingError> for CliError {
     }
 }
 
+impl From<crate::accounts::AccountError> for CliError {
+    fn from(error: crate::accounts::AccountError) -> CliError {
+        use crate::accounts::AccountError;
+        match error {
+            AccountError::PasswordRejected(rejected) => rejected.into(),
+            AccountError::WrongOldPassword => CliError::Usage(error.to_string()),
+            AccountError::Store(error) => error.into(),
+            AccountError::CorruptEmail | AccountError::Busy(_) => {
+                CliError::Failed(error.to_string())
+            }
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(error: std::io::Error) -> CliError {
         CliError::Failed(format!("i/o error: {error}"))

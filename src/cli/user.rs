@@ -1,6 +1,7 @@
 //! `authd user ...`: accounts from the shell, on the same store a running
-//! server uses. Every password set here passes the same policy as over HTTP,
-//! and setting one cuts off the account's existing tokens.
+//! server uses, through the same accounts service as the HTTP API: every
+//! password set here passes the same policy, and setting one cuts off the
+//! account's existing tokens.
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -9,10 +10,11 @@ use super::confirm::confirm;
 use super::output::{self, OutputFormat};
 use super::password_input::read_password;
 use super::{database, CliError, Context};
-use crate::domain::{
-    self, rfc3339, Email, FullName, NewPassword, NewUser, User, UserId, UserRef, UserUpdate,
-};
-use crate::store::{self, Store, StoreError, UserQuery};
+use crate::accounts::{AccountError, Accounts, Registration};
+use crate::auth::HashingPool;
+use crate::db::Db;
+use crate::domain::{rfc3339, Email, FullName, User, UserId, UserRef, UserUpdate};
+use crate::store::{Store, StoreError, UserQuery};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -136,7 +138,20 @@ impl<'a> From<&'a User> for UserJson<'a> {
 
 pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
     let store = database::open_current(context)?;
-    let store = store.as_ref();
+    // One hashing worker: an admin command hashes at most one password.
+    let hashing = HashingPool::new(context.config.password_hasher()?, 1, 1)?;
+    let accounts = Accounts::new(Db::new(store), hashing, None);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(apply(command, context, &accounts))
+}
+
+async fn apply(
+    command: UserCommand,
+    context: &Context,
+    accounts: &Accounts,
+) -> Result<(), CliError> {
     match command {
         UserCommand::Create {
             email,
@@ -146,19 +161,15 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
             password_stdin,
         } => {
             let email = Email::parse(&email)?;
-            let full_name = FullName::parse(&full_name)?;
-            let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
-            let hash = context.config.password_hasher()?.hash(&password)?;
-            let new_user = NewUser {
+            let registration = Registration {
                 email: email.clone(),
-                full_name,
-                password_hash: hash,
+                full_name: FullName::parse(&full_name)?,
+                password: read_password(password_stdin)?,
                 is_staff: staff,
                 is_superuser: superuser,
-                date_joined: domain::now(),
             };
-            let user = store.create_user(&new_user).map_err(|e| match e {
-                StoreError::EmailTaken => {
+            let user = accounts.register(registration).await.map_err(|e| match e {
+                AccountError::Store(StoreError::EmailTaken) => {
                     CliError::Failed(format!("a user with email {email} already exists"))
                 }
                 other => other.into(),
@@ -170,11 +181,13 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
             limit,
             after,
         } => {
-            let users = store.list_users(&UserQuery {
-                search,
-                limit,
-                after,
-            })?;
+            let users = accounts
+                .list(UserQuery {
+                    search,
+                    limit,
+                    after,
+                })
+                .await?;
             match context.output {
                 OutputFormat::Json => {
                     output::print_json(&users.iter().map(UserJson::from).collect::<Vec<_>>())
@@ -209,13 +222,12 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
                 }
             }
         }
-        UserCommand::Show(target) => show(context.output, &find(store, &target)?),
+        UserCommand::Show(target) => show(context.output, &find(accounts, &target).await?),
         UserCommand::Update {
             target,
             full_name,
             flags,
         } => {
-            let user = find(store, &target)?;
             let update = UserUpdate {
                 full_name: full_name.as_deref().map(FullName::parse).transpose()?,
                 is_staff: choice(flags.staff, flags.no_staff),
@@ -229,41 +241,29 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
                     "nothing to change: give --full-name, --staff/--no-staff or --superuser/--no-superuser".into(),
                 ));
             }
-            show(context.output, &store.update_user(user.id, &update)?)
+            let user = find(accounts, &target).await?;
+            show(context.output, &accounts.update(user.id, update).await?)
         }
         UserCommand::Disable(target) => {
-            let user = find(store, &target)?;
-            show(
-                context.output,
-                &store.set_active(user.id, false, domain::now())?,
-            )
+            let user = find(accounts, &target).await?;
+            show(context.output, &accounts.set_active(user.id, false).await?)
         }
         UserCommand::Enable(target) => {
-            let user = find(store, &target)?;
-            show(
-                context.output,
-                &store.set_active(user.id, true, domain::now())?,
-            )
+            let user = find(accounts, &target).await?;
+            show(context.output, &accounts.set_active(user.id, true).await?)
         }
         UserCommand::SetPassword {
             target,
             password_stdin,
         } => {
-            let user = find(store, &target)?;
-            let email = Email::parse(&user.email)?;
-            let full_name = FullName::parse(&user.full_name)?;
-            let password = NewPassword::parse(read_password(password_stdin)?, &email, &full_name)?;
-            let hash = context.config.password_hasher()?.hash(&password)?;
-            store.set_password(
-                user.id,
-                &hash,
-                domain::now(),
-                store::revoked_reason::ADMIN_PASSWORD_SET,
-            )?;
-            show(context.output, &find(store, &target)?)
+            let user = find(accounts, &target).await?;
+            accounts
+                .set_password(&user, read_password(password_stdin)?)
+                .await?;
+            show(context.output, &find(accounts, &target).await?)
         }
         UserCommand::Delete { target, yes } => {
-            let user = find(store, &target)?;
+            let user = find(accounts, &target).await?;
             if !yes {
                 confirm(
                     &format!(
@@ -274,7 +274,7 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
                     "not deleted",
                 )?;
             }
-            store.delete_user(user.id)?;
+            accounts.delete(user.id).await?;
             match context.output {
                 OutputFormat::Json => output::print_json(&UserJson::from(&user)),
                 OutputFormat::Table => {
@@ -285,15 +285,22 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
     }
 }
 
-fn find(store: &dyn Store, target: &Target) -> Result<User, CliError> {
-    find_user(store, &target.user)
+async fn find(accounts: &Accounts, target: &Target) -> Result<User, CliError> {
+    let user_ref = parse_user_ref(&target.user)?;
+    accounts
+        .find(user_ref.clone())
+        .await?
+        .ok_or_else(|| CliError::Failed(format!("no such user: {user_ref}")))
+}
+
+fn parse_user_ref(id_or_email: &str) -> Result<UserRef, CliError> {
+    UserRef::parse(id_or_email)
+        .map_err(|_| CliError::Usage(format!("{id_or_email:?} is neither a user id nor an email")))
 }
 
 /// The account an `ID|EMAIL` argument names.
 pub(super) fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, CliError> {
-    let user_ref = UserRef::parse(id_or_email).map_err(|_| {
-        CliError::Usage(format!("{id_or_email:?} is neither a user id nor an email"))
-    })?;
+    let user_ref = parse_user_ref(id_or_email)?;
     store
         .find_user(&user_ref)?
         .ok_or_else(|| CliError::Failed(format!("no such user: {user_ref}")))

@@ -10,6 +10,7 @@ use hyper::{Method, StatusCode};
 use serde::Serialize;
 
 use super::response::{json_with_type, Response};
+use crate::accounts::AccountError;
 use crate::auth::tokens::AuthError;
 use crate::store::StoreError;
 
@@ -247,19 +248,56 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
             AuthError::TokenNotValid => ApiError::TokenNotValid,
-            AuthError::WrongOldPassword => ApiError::field(
-                "old_password",
-                "Your old password was entered incorrectly. Please enter it again.",
-            ),
-            AuthError::WeakPassword(rejected) => ApiError::Validation(BTreeMap::from([(
+            AuthError::Busy(busy) => busy.into(),
+            AuthError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::auth::PoolBusy> for ApiError {
+    fn from(_: crate::auth::PoolBusy) -> ApiError {
+        ApiError::Unavailable {
+            detail: "Too many password checks are in progress; retry shortly.",
+            retry_after: 1,
+        }
+    }
+}
+
+/// Maps an accounts error, naming `field` for a password the policy
+/// rejected (`password` on registration, `new_password` elsewhere).
+pub fn password_field(field: &'static str) -> impl Fn(AccountError) -> ApiError {
+    move |error| match error {
+        AccountError::PasswordRejected(rejected) => {
+            ApiError::Validation(BTreeMap::from([(field.to_string(), rejected.messages)]))
+        }
+        other => other.into(),
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> ApiError {
+        match error {
+            AccountError::PasswordRejected(rejected) => ApiError::Validation(BTreeMap::from([(
                 "new_password".to_string(),
                 rejected.messages,
             )])),
-            AuthError::Busy(_) => ApiError::Unavailable {
-                detail: "Too many password checks are in progress; retry shortly.",
-                retry_after: 1,
-            },
-            AuthError::Store(error) => error.into(),
+            AccountError::WrongOldPassword => ApiError::field(
+                "old_password",
+                "Your old password was entered incorrectly. Please enter it again.",
+            ),
+            AccountError::CorruptEmail => ApiError::TokenNotValid,
+            AccountError::Busy(busy) => busy.into(),
+            AccountError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::reset::ConfirmError> for ApiError {
+    fn from(error: crate::reset::ConfirmError) -> ApiError {
+        match error {
+            crate::reset::ConfirmError::InvalidToken => ApiError::ResetTokenInvalid,
+            crate::reset::ConfirmError::Account(error) => password_field("new_password")(error),
+            crate::reset::ConfirmError::Reset(error) => error.into(),
         }
     }
 }

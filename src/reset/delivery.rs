@@ -28,9 +28,9 @@ use super::mail::{MailError, Outgoing};
 use super::places::TokenPlaces;
 use super::templates::{Templates, Values};
 use super::ResetStats;
-use crate::auth::tokens::blocking;
+use crate::db::Db;
 use crate::domain::{self, Timestamp, UserRef};
-use crate::store::{Claimed, Finished, QueuedReset, Store};
+use crate::store::{Claimed, Finished, QueuedReset};
 
 /// The shortest wait before looking again for a row that is due but was
 /// being taken by another sender.
@@ -51,7 +51,7 @@ pub(super) struct Mailer {
 
 /// The dispatcher's settings and shared state.
 pub(super) struct Delivery {
-    pub store: Arc<dyn Store>,
+    pub db: Db,
     pub mailer: Mailer,
     pub stats: Arc<ResetStats>,
     pub workers: Arc<Semaphore>,
@@ -88,8 +88,10 @@ impl Delivery {
             let now = domain::now();
             let lease_until = later(now, self.lease);
             let held = claim.clone();
-            let claimed =
-                blocking(&self.store, move |s| s.claim_reset(&held, now, lease_until)).await;
+            let claimed = self
+                .db
+                .call(move |s| s.claim_reset(&held, now, lease_until))
+                .await;
             if claimed.is_ok() && failures > 0 {
                 tracing::info!("password reset: the queue can be read again");
                 failures = 0;
@@ -146,7 +148,11 @@ impl Delivery {
             Outcome::Failed => {
                 let next = later(now, retry_delay(job.attempts));
                 let user_id = job.user_id;
-                match blocking(&self.store, move |s| s.retry_reset(user_id, &claim, next)).await {
+                match self
+                    .db
+                    .call(move |s| s.retry_reset(user_id, &claim, next))
+                    .await
+                {
                     Ok(true) => tracing::info!(
                         %user_id,
                         attempts = job.attempts,
@@ -167,10 +173,10 @@ impl Delivery {
     /// Removes the row of a send that is over (`give_up`: without an email).
     async fn finish(&self, job: &QueuedReset, claim: String, now: Timestamp, give_up: bool) {
         let (user_id, generation) = (job.user_id, job.generation);
-        let finished = blocking(&self.store, move |s| {
-            s.finish_reset(user_id, &claim, generation, now)
-        })
-        .await;
+        let finished = self
+            .db
+            .call(move |s| s.finish_reset(user_id, &claim, generation, now))
+            .await;
         match finished {
             Ok(Finished::Deleted) if give_up => {
                 self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
@@ -200,7 +206,11 @@ impl Delivery {
 impl Mailer {
     async fn deliver(&self, job: &QueuedReset) -> Outcome {
         let id = job.user_id;
-        let user = match blocking(&self.places.store, move |s| s.find_user(&UserRef::Id(id))).await
+        let user = match self
+            .places
+            .db
+            .call(move |s| s.find_user(&UserRef::Id(id)))
+            .await
         {
             Ok(Some(user)) if user.is_active => user,
             Ok(_) => {

@@ -11,6 +11,7 @@
 //! for known and unknown emails alike.
 
 mod backoff;
+mod confirm;
 mod delivery;
 pub mod mail;
 pub mod places;
@@ -23,11 +24,12 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::auth::tokens::blocking;
 use crate::config::Config;
+use crate::db::Db;
 use crate::domain::{self, Email};
 use crate::kv::Kv;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+pub use confirm::ConfirmError;
 use delivery::{Delivery, Mailer};
 use mail::{MailError, Outgoing};
 pub use places::{Place, ResetError, TokenPlaces};
@@ -35,7 +37,7 @@ use templates::Templates;
 pub use token::ResetToken;
 
 pub struct ResetService {
-    store: Arc<dyn Store>,
+    db: Db,
     places: Arc<TokenPlaces>,
     stats: Arc<ResetStats>,
     /// Tells this instance's dispatcher that it queued a row.
@@ -66,17 +68,13 @@ pub enum ResetSetupError {
 
 impl ResetService {
     /// Starts the dispatcher; must run within a tokio runtime.
-    pub fn start(
-        config: &Config,
-        store: Arc<dyn Store>,
-        kv: Option<Kv>,
-    ) -> Result<ResetService, ResetSetupError> {
+    pub fn start(config: &Config, db: Db, kv: Option<Kv>) -> Result<ResetService, ResetSetupError> {
         if config.reset.queue.is_some() {
             tracing::warn!("reset.queue is no longer used (reset emails wait in the database, one per account); remove it");
         }
         let places = Arc::new(TokenPlaces {
             kv,
-            store: Arc::clone(&store),
+            db: db.clone(),
             ttl: *config.reset.token_ttl,
             primary: config.reset_store(),
             fallback: config.reset.on_redis_error,
@@ -92,7 +90,7 @@ impl ResetService {
             .saturating_mul(3)
             .saturating_add(Duration::from_secs(10));
         let delivery = Arc::new(Delivery {
-            store: Arc::clone(&store),
+            db: db.clone(),
             mailer: Mailer {
                 places: Arc::clone(&places),
                 outgoing: Outgoing::from_config(&config.mail)?,
@@ -112,7 +110,7 @@ impl ResetService {
         });
         let dispatcher = tokio::spawn(delivery.run());
         Ok(ResetService {
-            store,
+            db,
             places,
             stats,
             wake,
@@ -125,7 +123,7 @@ impl ResetService {
     /// tells which; an error means nothing was queued.
     pub async fn request(&self, email: Email) -> Result<(), StoreError> {
         let at = domain::now();
-        let queued = blocking(&self.store, move |s| s.enqueue_reset(&email, at)).await?;
+        let queued = self.db.call(move |s| s.enqueue_reset(&email, at)).await?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if queued {
             self.wake.notify_one();

@@ -10,16 +10,15 @@
 //! of `password_reset_tokens`. A confirm looks in Redis and then in the
 //! database, so tokens issued to either place during an outage stay valid.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::token::ResetToken;
-use crate::auth::tokens::blocking;
 use crate::auth::PasswordHash;
 use crate::config::{ResetFallback, ResetStore};
+use crate::db::Db;
 use crate::domain::{self, Email, User, UserRef};
 use crate::kv::Kv;
-use crate::store::{revoked_reason, Store, StoreError};
+use crate::store::{revoked_reason, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
@@ -40,7 +39,7 @@ pub enum Place {
 
 pub struct TokenPlaces {
     pub(super) kv: Option<Kv>,
-    pub(super) store: Arc<dyn Store>,
+    pub(super) db: Db,
     pub(super) ttl: Duration,
     pub(super) primary: ResetStore,
     pub(super) fallback: ResetFallback,
@@ -79,10 +78,9 @@ impl TokenPlaces {
         let (digest, id) = (token.digest(), user.id);
         let expires =
             domain::now() + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
-        blocking(&self.store, move |s| {
-            s.insert_reset_token(&digest, id, expires)
-        })
-        .await?;
+        self.db
+            .call(move |s| s.insert_reset_token(&digest, id, expires))
+            .await?;
         Ok(token)
     }
 
@@ -118,14 +116,14 @@ impl TokenPlaces {
             }
         }
         let digest = token.digest();
-        let Some(id) = blocking(&self.store, move |s| {
-            s.reset_token_user(&digest, domain::now())
-        })
-        .await?
+        let Some(id) = self
+            .db
+            .call(move |s| s.reset_token_user(&digest, domain::now()))
+            .await?
         else {
             return Ok(None);
         };
-        let user = blocking(&self.store, move |s| s.find_user(&UserRef::Id(id))).await?;
+        let user = self.db.call(move |s| s.find_user(&UserRef::Id(id))).await?;
         Ok(user.filter(|u| u.is_active).map(|u| (u, Place::Database)))
     }
 
@@ -159,18 +157,19 @@ impl TokenPlaces {
                     return Ok(false);
                 }
                 let id = user.id;
-                blocking(&self.store, move |s| {
-                    s.set_password(id, &hash, domain::now(), revoked_reason::PASSWORD_RESET)
-                })
-                .await?;
+                self.db
+                    .call(move |s| {
+                        s.set_password(id, &hash, domain::now(), revoked_reason::PASSWORD_RESET)
+                    })
+                    .await?;
                 Ok(true)
             }
             _ => {
                 let digest = token.digest();
-                let consumed = blocking(&self.store, move |s| {
-                    s.consume_reset_token(&digest, &hash, domain::now())
-                })
-                .await?;
+                let consumed = self
+                    .db
+                    .call(move |s| s.consume_reset_token(&digest, &hash, domain::now()))
+                    .await?;
                 Ok(consumed == Some(user.id))
             }
         }
@@ -180,7 +179,10 @@ impl TokenPlaces {
         let Ok(email) = Email::parse(email) else {
             return Ok(None);
         };
-        let user = blocking(&self.store, move |s| s.find_user(&UserRef::Email(email))).await?;
+        let user = self
+            .db
+            .call(move |s| s.find_user(&UserRef::Email(email)))
+            .await?;
         Ok(user.filter(|u| u.is_active))
     }
 }

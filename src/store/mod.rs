@@ -165,7 +165,7 @@ pub trait Store:
     fn pool_state(&self) -> PoolState;
 
     /// Counts a call, and whether it failed with a database error (callers
-    /// report them: see `auth::tokens::blocking`).
+    /// report them: see `db::Db`).
     fn note_call(&self, failed: bool);
 
     /// The embedded migrations of this backend.

@@ -17,7 +17,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::auth::tokens::blocking;
 use crate::config::{ResetFallback, ResetStore, ThrottleFallback};
 use crate::http::error::ApiError;
 use crate::http::response::{json, Response};
@@ -132,7 +131,9 @@ pub fn healthz() -> Response {
     security(()),
 )]
 pub async fn readyz(app: &App) -> Result<Response, ApiError> {
-    let db = blocking(app.tokens.store(), |s| Ok(database_state(s)))
+    let db = app
+        .db
+        .call(|s| Ok(database_state(s)))
         .await
         .unwrap_or(DatabaseState {
             state: "unavailable",

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
-use crate::auth::tokens::blocking;
 use crate::domain::{FullName, UserUpdate};
 use crate::http::error::ApiError;
 use crate::http::request::bearer_token;
@@ -60,8 +59,6 @@ pub async fn patch(app: &App, request: Request<Incoming>) -> Result<Response, Ap
         full_name: request.full_name,
         ..Default::default()
     };
-    let id = caller.user.id;
-    let user = blocking(app.tokens.store(), move |s| s.update_user(id, &update)).await?;
-    app.tokens.forget_user(id);
+    let user = app.accounts.update(caller.user.id, update).await?;
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }

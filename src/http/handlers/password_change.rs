@@ -13,7 +13,7 @@ use super::fields;
 use crate::app::App;
 use crate::auth::tokens::Authenticated;
 use crate::domain::Password;
-use crate::http::error::ApiError;
+use crate::http::error::{password_field, ApiError};
 use crate::http::request::bearer_token;
 use crate::http::response::{token_pair, PairBody, Response};
 
@@ -69,9 +69,10 @@ pub async fn post(
         },
         _ => return Err(ApiError::Internal),
     };
-    let pair = app
-        .tokens
+    app.accounts
         .change_password(&caller.user, request.old_password, request.new_password)
-        .await?;
+        .await
+        .map_err(password_field("new_password"))?;
+    let pair = app.tokens.new_session(&caller.user).await?;
     Ok(token_pair(app, &pair, None))
 }

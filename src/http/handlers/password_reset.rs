@@ -12,11 +12,10 @@ use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
-use crate::domain::{Email, FullName, NewPassword, Password};
+use crate::domain::{Email, Password};
 use crate::http::error::ApiError;
 use crate::http::request::Fields;
 use crate::http::response::{json, DetailBody, Response};
-use crate::reset::ResetToken;
 
 const REQUESTED: &str = "If an account exists for this email, a reset link has been sent.";
 const DONE: &str = "Password has been reset.";
@@ -102,33 +101,8 @@ pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, 
         },
         _ => return Err(ApiError::Internal),
     };
-    let token = ResetToken::parse(&request.token).ok_or(ApiError::ResetTokenInvalid)?;
-    let (user, place) = app
-        .reset
-        .places()
-        .find(&token)
-        .await?
-        .ok_or(ApiError::ResetTokenInvalid)?;
-    let email = Email::parse(&user.email).map_err(|_| ApiError::ResetTokenInvalid)?;
-    let full_name = FullName::parse(&user.full_name).unwrap_or_default();
-    let new_password =
-        NewPassword::parse(request.new_password, &email, &full_name).map_err(|rejected| {
-            ApiError::Validation([("new_password".to_string(), rejected.messages)].into())
-        })?;
-    let hash = app
-        .tokens
-        .pool()
-        .hash(new_password)
-        .await
-        .map_err(crate::auth::tokens::AuthError::from)?;
-    if !app
-        .reset
-        .places()
-        .consume(&token, place, &user, hash)
-        .await?
-    {
-        return Err(ApiError::ResetTokenInvalid);
-    }
-    app.tokens.forget_user(user.id);
+    app.reset
+        .confirm(&app.accounts, &request.token, request.new_password)
+        .await?;
     Ok(json(StatusCode::OK, &DetailBody { detail: DONE }))
 }

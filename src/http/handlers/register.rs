@@ -6,10 +6,10 @@ use hyper::{Request, StatusCode};
 use utoipa::ToSchema;
 
 use super::fields;
+use crate::accounts::Registration;
 use crate::app::App;
-use crate::auth::tokens::blocking;
-use crate::domain::{self, Email, FullName, NewPassword, NewUser, Password};
-use crate::http::error::{ApiError, Problem};
+use crate::domain::{Email, FullName, Password};
+use crate::http::error::{password_field, ApiError, Problem};
 use crate::http::request::Fields;
 use crate::http::response::{json, Response, UserBody};
 
@@ -21,14 +21,14 @@ pub struct RegisterRequest {
     email: Email,
     #[schema(value_type = String, format = Password, write_only, min_length = 8, max_length = 1024,
         example = "correct horse battery staple")]
-    password: NewPassword,
+    password: Password,
     #[schema(value_type = Option<String>, max_length = 150, example = "Ada Lovelace")]
     full_name: FullName,
 }
 
 impl RegisterRequest {
-    /// Every field checked, the password against the policy (which needs
-    /// the email and name, to refuse passwords too similar to them).
+    /// Every field checked for form; the password policy is the accounts
+    /// service's, applied once the email and name it compares with parse.
     fn parse(mut fields: Fields) -> Result<RegisterRequest, ApiError> {
         let email = fields.string("email").and_then(|raw| {
             Email::parse(&raw)
@@ -41,22 +41,7 @@ impl RegisterRequest {
                 .ok(),
             None => Some(FullName::default()),
         };
-        let password = fields.secret("password");
-        let password = match (&email, &full_name, password) {
-            (Some(email), Some(full_name), Some(password)) => {
-                match NewPassword::parse(Password::new(password), email, full_name) {
-                    Ok(password) => Some(password),
-                    Err(rejected) => {
-                        rejected
-                            .messages
-                            .into_iter()
-                            .for_each(|m| fields.error("password", m));
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let password = fields.secret("password").map(Password::new);
         fields.finish()?;
         match (email, password, full_name) {
             (Some(email), Some(password), Some(full_name)) => Ok(RegisterRequest {
@@ -89,20 +74,17 @@ impl RegisterRequest {
 )]
 pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
     let request = RegisterRequest::parse(fields(app, request).await?)?;
-    let password_hash = app
-        .tokens
-        .pool()
-        .hash(request.password)
-        .await
-        .map_err(crate::auth::tokens::AuthError::from)?;
-    let new_user = NewUser {
+    let registration = Registration {
         email: request.email,
         full_name: request.full_name,
-        password_hash,
+        password: request.password,
         is_staff: false,
         is_superuser: false,
-        date_joined: domain::now(),
     };
-    let user = blocking(app.tokens.store(), move |s| s.create_user(&new_user)).await?;
+    let user = app
+        .accounts
+        .register(registration)
+        .await
+        .map_err(password_field("password"))?;
     Ok(json(StatusCode::CREATED, &UserBody::from(&user)))
 }
