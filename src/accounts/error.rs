@@ -13,9 +13,6 @@ pub enum AccountError {
     /// A password change whose old password did not verify.
     #[error("the old password is wrong")]
     WrongOldPassword,
-    /// The account's stored email no longer parses (a row written by hand).
-    #[error("the account's stored email is not valid")]
-    CorruptEmail,
     #[error(transparent)]
     Busy(#[from] PoolBusy),
     #[error(transparent)]

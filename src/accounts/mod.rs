@@ -116,7 +116,7 @@ impl Accounts {
         old: Password,
         new: Password,
     ) -> Result<(), AccountError> {
-        let email = stored_email(user)?;
+        let email = user.email.clone();
         let stored = self
             .db
             .call(move |s| s.find_credentials(&email))
@@ -137,9 +137,8 @@ impl Accounts {
         user: &User,
         password: Password,
     ) -> Result<PasswordHash, AccountError> {
-        let email = stored_email(user)?;
-        let full_name = FullName::parse(&user.full_name).unwrap_or_default();
-        self.new_password_hash(password, &email, &full_name).await
+        self.new_password_hash(password, &user.email, &user.full_name)
+            .await
     }
 
     /// Every new password of every account passes here: the password
@@ -176,10 +175,6 @@ impl Accounts {
             access.forget_user(user);
         }
     }
-}
-
-fn stored_email(user: &User) -> Result<Email, AccountError> {
-    Email::parse(&user.email).map_err(|_| AccountError::CorruptEmail)
 }
 
 #[cfg(test)]

@@ -125,8 +125,8 @@ impl<'a> From<&'a User> for UserJson<'a> {
     fn from(user: &'a User) -> UserJson<'a> {
         UserJson {
             id: user.id.get(),
-            email: &user.email,
-            full_name: &user.full_name,
+            email: user.email.as_str(),
+            full_name: user.full_name.as_str(),
             is_active: user.is_active,
             is_staff: user.is_staff,
             is_superuser: user.is_superuser,
@@ -206,8 +206,8 @@ async fn apply(
                     for user in &users {
                         table.add_row([
                             user.id.to_string(),
-                            user.email.clone(),
-                            user.full_name.clone(),
+                            user.email.to_string(),
+                            user.full_name.as_str().to_string(),
                             yes_no(user.is_active),
                             yes_no(user.is_staff),
                             yes_no(user.is_superuser),
@@ -311,8 +311,8 @@ fn show(format: OutputFormat, user: &User) -> Result<(), CliError> {
         OutputFormat::Json => output::print_json(&UserJson::from(user)),
         OutputFormat::Table => output::print(output::record(&[
             ("id", user.id.to_string()),
-            ("email", user.email.clone()),
-            ("full name", user.full_name.clone()),
+            ("email", user.email.to_string()),
+            ("full name", user.full_name.as_str().to_string()),
             ("active", yes_no(user.is_active)),
             ("staff", yes_no(user.is_staff)),
             ("superuser", yes_no(user.is_superuser)),

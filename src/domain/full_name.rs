@@ -31,6 +31,12 @@ impl FullName {
         Ok(FullName(trimmed.to_string()))
     }
 
+    /// A name read back from the store, which only ever holds parsed ones
+    /// (or, for an import, names cut to the limit); not checked again.
+    pub fn from_stored(stored: String) -> FullName {
+        FullName(stored)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

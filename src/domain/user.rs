@@ -43,8 +43,8 @@ impl fmt::Display for UserId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
-    pub email: String,
-    pub full_name: String,
+    pub email: Email,
+    pub full_name: FullName,
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,

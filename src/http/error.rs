@@ -285,7 +285,6 @@ impl From<AccountError> for ApiError {
                 "old_password",
                 "Your old password was entered incorrectly. Please enter it again.",
             ),
-            AccountError::CorruptEmail => ApiError::TokenNotValid,
             AccountError::Busy(busy) => busy.into(),
             AccountError::Store(error) => error.into(),
         }

@@ -54,8 +54,8 @@ impl<'a> From<&'a User> for UserBody<'a> {
     fn from(user: &'a User) -> UserBody<'a> {
         UserBody {
             id: user.id.get(),
-            email: &user.email,
-            full_name: &user.full_name,
+            email: user.email.as_str(),
+            full_name: user.full_name.as_str(),
             is_active: user.is_active,
             is_staff: user.is_staff,
             date_joined: rfc3339(&user.date_joined),

@@ -35,14 +35,7 @@ impl ResetService {
             .find(&token)
             .await?
             .ok_or(ConfirmError::InvalidToken)?;
-        let hash = accounts
-            .new_password_hash_for(&user, new_password)
-            .await
-            .map_err(|error| match error {
-                // A row whose email no longer parses cannot have been issued a token.
-                AccountError::CorruptEmail => ConfirmError::InvalidToken,
-                other => other.into(),
-            })?;
+        let hash = accounts.new_password_hash_for(&user, new_password).await?;
         if !self.places.consume(&token, place, &user, hash).await? {
             return Err(ConfirmError::InvalidToken);
         }

@@ -233,10 +233,10 @@ impl Mailer {
         let rendered = self.templates.render(&Values {
             product_name: &self.product_name,
             link: &link,
-            email: &user.email,
+            email: user.email.as_str(),
             valid_minutes: self.valid_minutes,
         });
-        match self.outgoing.send(&user.email, &rendered).await {
+        match self.outgoing.send(user.email.as_str(), &rendered).await {
             Ok(()) => {
                 tracing::info!(user_id = %id, "password reset email sent");
                 Outcome::Sent

@@ -151,9 +151,11 @@ impl TokenPlaces {
                         tracing::warn!(%error, "Redis failed while consuming a reset token");
                         ResetError::Unavailable
                     })?;
-                if !email
-                    .is_some_and(|value| parse_value(&value).0.eq_ignore_ascii_case(&user.email))
-                {
+                if !email.is_some_and(|value| {
+                    parse_value(&value)
+                        .0
+                        .eq_ignore_ascii_case(user.email.as_str())
+                }) {
                     return Ok(false);
                 }
                 let id = user.id;

@@ -23,7 +23,7 @@ use connection::Manager;
 
 use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
-use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::presence::{self as presence_names, Role};
 use crate::store::sqlite::like_pattern;
@@ -253,8 +253,8 @@ fn user_from_row(row: &Row) -> Result<User, StoreError> {
     let id: i64 = row.try_get(0).map_err(db_error)?;
     Ok(User {
         id: UserId::new(id).ok_or_else(|| StoreError::Database(format!("invalid user id {id}")))?,
-        email: row.try_get(1).map_err(db_error)?,
-        full_name: row.try_get(2).map_err(db_error)?,
+        email: Email::from_stored(row.try_get(1).map_err(db_error)?),
+        full_name: FullName::from_stored(row.try_get(2).map_err(db_error)?),
         is_active: row.try_get(3).map_err(db_error)?,
         is_staff: row.try_get(4).map_err(db_error)?,
         is_superuser: row.try_get(5).map_err(db_error)?,

@@ -23,7 +23,7 @@ use rusqlite::{params, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
-use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{
     revoked_reason, stored_user_id, Backend, CallCounts, PoolState, StepDecision, Store,
@@ -116,8 +116,8 @@ fn from_micros(micros: i64) -> rusqlite::Result<Timestamp> {
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: UserId::new(row.get(0)?).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, 0))?,
-        email: row.get(1)?,
-        full_name: row.get(2)?,
+        email: Email::from_stored(row.get(1)?),
+        full_name: FullName::from_stored(row.get(2)?),
         is_active: row.get(3)?,
         is_staff: row.get(4)?,
         is_superuser: row.get(5)?,
