@@ -3,8 +3,9 @@
 //! password change, and the ceiling of login throughput per core.
 //! Run: `cargo bench --bench hashing`.
 
-use authd::auth::{PasswordHash, PasswordHasher};
+use authd::auth::PasswordHasher;
 use authd::config::Config;
+use authd::domain::PasswordHash;
 use authd::domain::{Email, FullName, NewPassword, Password};
 
 fn main() {

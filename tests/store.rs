@@ -5,8 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use authd::auth::{HashParams, PasswordHash, PasswordHasher};
+use authd::auth::PasswordHasher;
 use authd::domain::{self, Email, FullName, NewPassword, NewUser, Password, UserRef, UserUpdate};
+use authd::domain::{HashParams, PasswordHash};
 use authd::store::{migrate, Store, StoreError, UserQuery};
 use common::TestDb;
 
@@ -184,7 +185,8 @@ fn an_idn_domain_and_its_punycode_are_one_account(db: &TestDb) {
     let store = db.store();
     let unicode = store.create_user(&new_user("idn@Bücher.de")).unwrap();
     assert_eq!(
-        unicode.email.as_str(), "idn@bücher.de",
+        unicode.email.as_str(),
+        "idn@bücher.de",
         "stored as given, domain lower-cased"
     );
     assert!(matches!(

@@ -6,10 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authd::auth::{HashParams, PasswordHash, PasswordHasher};
+use authd::auth::PasswordHasher;
 use authd::domain::{
     self, Email, FullName, NewPassword, NewUser, Password, Timestamp, UserId, UserRef,
 };
+use authd::domain::{HashParams, PasswordHash};
 use authd::store::{NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, Store};
 use common::TestDb;
 

@@ -14,8 +14,9 @@ mod error;
 
 pub use error::AccountError;
 
-use crate::auth::{AccessCache, HashingPool, PasswordHash};
+use crate::auth::{AccessCache, HashingPool};
 use crate::db::Db;
+use crate::domain::PasswordHash;
 use crate::domain::{
     self, Email, FullName, NewPassword, NewUser, Password, User, UserId, UserRef, UserUpdate,
 };
@@ -180,8 +181,9 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{HashParams, PasswordHasher};
+    use crate::auth::PasswordHasher;
     use crate::config::{Config, ConnectionUrl};
+    use crate::domain::HashParams;
 
     fn accounts(dir: &std::path::Path) -> Accounts {
         let mut config = Config::default();

@@ -37,8 +37,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{oneshot, Semaphore};
 
-use super::password::{HashMemory, PasswordHash, PasswordHasher, Verified};
+use super::password::{HashMemory, PasswordHasher, Verified};
 use super::HashingError;
+use crate::domain::PasswordHash;
 use crate::domain::{NewPassword, Password};
 
 /// How long a worker with nothing to do keeps its argon2 memory: long
@@ -266,7 +267,7 @@ fn work(hasher: &PasswordHasher, jobs: &Receiver<Job>, held: Arc<AtomicU64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::HashParams;
+    use crate::domain::HashParams;
 
     fn pool(workers: usize, queue: usize) -> HashingPool {
         let hasher = PasswordHasher::new(HashParams {

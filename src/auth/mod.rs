@@ -13,6 +13,4 @@ pub mod tokens;
 
 pub use access_cache::AccessCache;
 pub use hashing::{HashingPool, PoolBusy};
-pub use password::{
-    HashFloors, HashMemory, HashParams, HashingError, PasswordHash, PasswordHasher, Verified,
-};
+pub use password::{HashMemory, HashingError, PasswordHasher, Verified};

@@ -161,7 +161,7 @@ impl TokenService {
         &self,
         user: &User,
         password: Password,
-        old: crate::auth::PasswordHash,
+        old: crate::domain::PasswordHash,
     ) -> Result<(), AuthError> {
         let new = self.pool.rehash(password).await?;
         let id = user.id;

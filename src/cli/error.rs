@@ -71,9 +71,7 @@ impl From<crate::accounts::AccountError> for CliError {
             AccountError::PasswordRejected(rejected) => rejected.into(),
             AccountError::WrongOldPassword => CliError::Usage(error.to_string()),
             AccountError::Store(error) => error.into(),
-            AccountError::Busy(_) => {
-                CliError::Failed(error.to_string())
-            }
+            AccountError::Busy(_) => CliError::Failed(error.to_string()),
         }
     }
 }

@@ -583,8 +583,8 @@ impl Config {
     }
 
     /// The argon2 parameters of `[password]`.
-    pub fn hash_params(&self) -> crate::auth::HashParams {
-        crate::auth::HashParams {
+    pub fn hash_params(&self) -> crate::domain::HashParams {
+        crate::domain::HashParams {
             memory_kib: self.password.memory_kib,
             iterations: self.password.iterations,
             parallelism: self.password.parallelism,
@@ -592,9 +592,9 @@ impl Config {
     }
 
     /// The weakest hashes `[password]` accepts.
-    pub fn hash_floors(&self) -> crate::auth::HashFloors {
-        crate::auth::HashFloors {
-            native: crate::auth::HashParams {
+    pub fn hash_floors(&self) -> crate::domain::HashFloors {
+        crate::domain::HashFloors {
+            native: crate::domain::HashParams {
                 memory_kib: self.password.min_memory_kib,
                 iterations: self.password.min_iterations,
                 parallelism: self.password.min_parallelism,

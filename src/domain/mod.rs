@@ -5,6 +5,7 @@
 mod email;
 mod full_name;
 mod password;
+mod password_hash;
 mod rate;
 mod time;
 mod user;
@@ -14,6 +15,7 @@ pub use full_name::{FullName, FullNameError};
 pub use password::{
     NewPassword, Password, PasswordRejected, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
 };
+pub use password_hash::{HashFloors, HashParams, PasswordHash};
 pub use rate::{Rate, RateError};
 pub use time::{now, rfc3339, Timestamp};
 pub use user::{NewUser, User, UserId, UserRef, UserUpdate};

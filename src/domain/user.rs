@@ -59,7 +59,7 @@ pub struct User {
 pub struct NewUser {
     pub email: Email,
     pub full_name: FullName,
-    pub password_hash: crate::auth::PasswordHash,
+    pub password_hash: crate::domain::PasswordHash,
     pub is_staff: bool,
     pub is_superuser: bool,
     pub date_joined: Timestamp,

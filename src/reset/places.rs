@@ -13,9 +13,9 @@
 use std::time::Duration;
 
 use super::token::ResetToken;
-use crate::auth::PasswordHash;
 use crate::config::{ResetFallback, ResetStore};
 use crate::db::Db;
+use crate::domain::PasswordHash;
 use crate::domain::{self, Email, User, UserRef};
 use crate::kv::Kv;
 use crate::store::{revoked_reason, StoreError};

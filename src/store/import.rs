@@ -11,7 +11,7 @@
 
 use super::legacy_tokens::LegacyBlacklistEntry;
 use super::StoreError;
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Email, FullName, Timestamp, UserId};
 
 /// An account to import, already parsed. Its password hash is copied as

@@ -33,8 +33,8 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use crate::auth::PasswordHash;
 use crate::config::Config;
+use crate::domain::PasswordHash;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 pub use import::{ImportOutcome, ImportStore, ImportedUser, OnConflict};
 pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};

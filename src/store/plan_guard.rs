@@ -82,8 +82,8 @@ mod tests {
     use rand::distributions::{Alphanumeric, DistString};
 
     use super::*;
-    use crate::auth::PasswordHash;
     use crate::config::{Config, ConnectionUrl};
+    use crate::domain::PasswordHash;
     use crate::domain::{Email, FullName, NewUser, Timestamp, UserId, UserRef};
     use crate::store::legacy_tokens::{
         reason as legacy_reason, LegacyBlacklistEntry, LegacyRedemption,

@@ -5,7 +5,7 @@
 //! expires_at > now`) lets exactly one of concurrent confirms through.
 
 use super::StoreError;
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 
 pub trait ResetTokenStore {

@@ -173,7 +173,7 @@ pub trait SessionStore {
     fn upgrade_password_hash(
         &self,
         user_id: UserId,
-        old: &crate::auth::PasswordHash,
-        new: &crate::auth::PasswordHash,
+        old: &crate::domain::PasswordHash,
+        new: &crate::domain::PasswordHash,
     ) -> Result<(), StoreError>;
 }

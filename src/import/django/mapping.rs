@@ -7,7 +7,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::legacy_hash::LegacyHash;
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Email, FullName, Timestamp, UserId};
 use crate::store::ImportedUser;
 

@@ -21,8 +21,8 @@ use r2d2::{Pool, PooledConnection};
 
 use connection::Manager;
 
-use crate::auth::PasswordHash;
 use crate::config::DatabaseConfig;
+use crate::domain::PasswordHash;
 use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::presence::{self as presence_names, Role};

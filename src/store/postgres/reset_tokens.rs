@@ -1,7 +1,7 @@
 //! Reset tokens on Postgres.
 
 use super::{db_error, replace_password, PostgresStore};
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::reset_tokens::ResetTokenStore;
 use crate::store::{revoked_reason, stored_user_id, StoreError};

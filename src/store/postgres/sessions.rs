@@ -10,7 +10,7 @@ use std::time::Duration;
 use postgres::Transaction;
 
 use super::{db_error, revoke_all, user_from_row, PostgresStore, ACCESS_STATE};
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
     reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,

@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{db_error, replace_password, to_micros, SqliteStore};
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::reset_tokens::ResetTokenStore;
 use crate::store::{revoked_reason, stored_user_id, StoreError};

@@ -9,7 +9,7 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use super::{
     db_error, from_micros, revoke_all, to_micros, user_from_row, SqliteStore, ACCESS_STATE,
 };
-use crate::auth::PasswordHash;
+use crate::domain::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::sessions::{
     reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
