@@ -1,12 +1,13 @@
 //! `App`: the shared state of a running server, one cheap-to-clone handle
 //! around an `Arc`. It holds the configuration and the token service (which
 //! owns the store pool, the signing keys and the hashing pool), the
-//! throttle, the Redis connection, the metrics and the OpenAPI document. Nothing in it
-//! is behind a lock: the pools are the synchronization, each bounded by
+//! throttle, the Redis connection, the metrics, the OpenAPI document and
+//! the published JWKS. Nothing in it is behind a lock: the pools are the synchronization, each bounded by
 //! config (`database.pool_size`, `password.hash_workers` + `hash_queue`).
 
 use std::sync::Arc;
 
+use crate::auth::jwks::Jwks;
 use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
 use crate::auth::legacy_jwt::LegacyKeys;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The API document in every form it is served in, made once.
     pub docs: crate::http::openapi::forms::Documents,
+    /// The public keys, as `/.well-known/jwks.json` serves them.
+    pub jwks: Jwks,
     /// The shared Redis, when `redis.url` is set.
     pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
@@ -79,9 +82,11 @@ impl App {
             config.hash_workers(),
             config.password.hash_queue as usize,
         )?;
+        let jwt_keys = JwtKeys::new(signing_keys, settings);
+        let jwks = Jwks::new(&jwt_keys);
         let tokens = TokenService::new(
             store,
-            JwtKeys::new(&signing_keys, settings),
+            jwt_keys,
             pool,
             *jwt.refresh_reuse_grace,
             AccessCache::new(*jwt.revocation_cache_ttl),
@@ -106,6 +111,7 @@ impl App {
             reset,
             metrics,
             docs,
+            jwks,
             kv,
             development,
             prune,

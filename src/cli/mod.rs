@@ -12,6 +12,7 @@ mod database;
 mod error;
 mod import;
 mod key;
+mod key_rotate;
 mod loadtest;
 mod migrate;
 mod openapi;
@@ -75,7 +76,7 @@ pub enum Command {
     /// Import users from the service authd replaces.
     #[command(subcommand)]
     Import(import::ImportCommand),
-    /// Generate and list JWT signing keys.
+    /// Generate, list and rotate JWT signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
     /// Load tests for CI: check that throttling holds.
