@@ -37,15 +37,20 @@ pub struct JwkBody {
     #[serde(rename = "use")]
     #[schema(rename = "use")]
     use_: String,
-    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     crv: Option<String>,
-    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     x: Option<String>,
-    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     y: Option<String>,
-    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     n: Option<String>,
-    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     e: Option<String>,
 }
 
