@@ -113,12 +113,12 @@ def keys_block(rows, hyper, argon2, facts):
     lines = [begin, "### Signing key algorithms (SQLite, `bench/run.sh --keys`)", ""]
     lines.append(
         "The same workloads with each kind of signing key (`jwt.keys`: an HS256 secret, an "
-        "Ed25519, a P-256 and a 2048-bit RSA private key). Measured %s, commit %s, %s s each, "
+        "Ed25519, a P-256 and a 2048-bit RSA private key; `bash bench/run.sh --seconds %s --keys-only`, or `--keys` in a full run). Measured %s, commit %s, %s s each, "
         "client and server sharing %s cores of a machine other jobs were using too: compare "
         "the rows with each other and with the bare hyper ceiling of the same run (%.0f req/s), "
         "not with other runs. token/verify and GET /me verify a signature per request; login "
         "signs two tokens but is bound by argon2 (%s/s ceiling)."
-        % (time.strftime("%Y-%m-%d %H:%M %Z"), facts["commit"], facts["seconds"], facts["cores"],
+        % (facts["seconds"], time.strftime("%Y-%m-%d %H:%M %Z"), facts["commit"], facts["seconds"], facts["cores"],
            hyper or 0, facts["argon2_rate"]))
     lines.append("")
     lines.extend(table(key_rows, hyper, argon2))
