@@ -144,7 +144,10 @@ fn generate(
     };
     match context.output {
         OutputFormat::Json => output::print_json(&json),
-        OutputFormat::Table => output::print(entry_text(&json)),
+        OutputFormat::Table => {
+            eprintln!("{}", guidance(&json));
+            output::print(entry_text(&json))
+        }
     }
 }
 
@@ -172,21 +175,11 @@ fn write_private_key(algorithm: KeyAlgorithm, path: &PathBuf) -> Result<String, 
     Ok(absolute.display().to_string())
 }
 
-/// The `[[jwt.keys]]` entry to paste, with what to do next.
+/// The `[[jwt.keys]]` entry to paste (stdout holds nothing else, so it can
+/// be appended to a config file as it is).
 fn entry_text(key: &GeneratedJson) -> String {
     let quote = |text: &str| toml::Value::String(text.to_string()).to_string();
-    let mut lines = vec![match (&key.private_key_file, key.state) {
-        (Some(_), _) => format!(
-            "# A new {} signing key (private key written owner-only). Add this entry to jwt.keys.",
-            key.algorithm
-        ),
-        (None, _) => "# A new HS256 signing key. Add this entry to jwt.keys; keep the secret out of version control.".to_string(),
-    }];
-    if key.state == KeyState::Next {
-        lines.push("# state = \"next\": it verifies (and is published in /.well-known/jwks.json) but does not sign".into());
-        lines.push("# until every instance has it and `authd key rotate` makes it sign.".into());
-    }
-    lines.push("[[jwt.keys]]".into());
+    let mut lines = vec!["[[jwt.keys]]".to_string()];
     lines.push(format!("id = {}", quote(&key.id)));
     lines.push(format!("algorithm = {}", quote(key.algorithm)));
     if let Some(secret) = &key.secret {
@@ -199,6 +192,22 @@ fn entry_text(key: &GeneratedJson) -> String {
         lines.push("state = \"next\"".into());
     }
     lines.join("\n")
+}
+
+/// What to do with the entry, for stderr.
+fn guidance(key: &GeneratedJson) -> String {
+    let what = match &key.private_key_file {
+        Some(file) => format!(
+            "a new {} key, its private key in {file} (owner-only)",
+            key.algorithm
+        ),
+        None => "a new HS256 key; keep its secret out of version control".to_string(),
+    };
+    let next = match key.state {
+        KeyState::Next => "; as state = \"next\" it verifies and is published in /.well-known/jwks.json but signs only once `authd key rotate` makes it active (README: Rotating signing keys)",
+        KeyState::Active => "",
+    };
+    format!("authd: note: {what}. Add the entry to jwt.keys{next}.")
 }
 
 fn list(context: &Context) -> Result<(), CliError> {
