@@ -60,6 +60,86 @@ def number(text):
         return None
 
 
+KEYS = "keys"
+
+
+def markers(name):
+    return "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
+
+
+def previous_block(out_path, name):
+    """The marked block `name` of the report at out_path, markers included."""
+    if not os.path.exists(out_path):
+        return None
+    previous = open(out_path).read()
+    begin, end = markers(name)
+    if begin in previous and end in previous:
+        return begin + previous.split(begin, 1)[1].split(end, 1)[0] + end
+    return None
+
+
+def table(section_rows, hyper, argon2):
+    lines = [
+        "| workload | req/s | ratio | target | p50 ms | p99 ms | errors | peak RSS MiB | note |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for _, name, rps, p50, p99, errors, peak, kind, target, note in section_rows:
+        rate = number(rps)
+        goal = number(target)
+        ratio, target_text = "", ""
+        if kind == "hyper" and hyper:
+            ratio = "%.0f%%" % (100 * rate / hyper)
+            if goal is not None:
+                target_text = ">= %.0f%% of hyper: %s" % (100 * goal, verdict(rate / hyper, goal))
+        elif kind == "argon2" and argon2:
+            ratio = "%.0f%%" % (100 * rate / argon2)
+            if goal is not None:
+                target_text = ">= %.0f%% of argon2: %s" % (100 * goal, verdict(rate / argon2, goal))
+        elif kind == "refresh" and goal is not None:
+            target_text = ">= %.0f/s: %s" % (goal, verdict(rate, goal))
+        elif kind == "probe":
+            target_text = "p99 < 10 ms: %s" % verdict(number(p99), 10.0, at_least=False)
+            note = ""
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (name, rps, ratio, target_text, p50, p99, errors, peak, note))
+    return lines
+
+
+def keys_block(rows, hyper, argon2, facts):
+    """The signing-key section (bench/run.sh --keys), markers included."""
+    key_rows = [r for r in rows if r[0] == KEYS]
+    if not key_rows:
+        return None
+    begin, end = markers(KEYS)
+    lines = [begin, "### Signing key algorithms (SQLite, `bench/run.sh --keys`)", ""]
+    lines.append(
+        "The same workloads with each kind of signing key (`jwt.keys`: an HS256 secret, an "
+        "Ed25519, a P-256 and a 2048-bit RSA private key; `bash bench/run.sh --seconds %s --keys-only`, or `--keys` in a full run). Measured %s, commit %s, %s s each, "
+        "client and server sharing %s cores of a machine other jobs were using too: compare "
+        "the rows with each other and with the bare hyper ceiling of the same run (%.0f req/s), "
+        "not with other runs. token/verify and GET /me verify a signature per request; login "
+        "signs two tokens but is bound by argon2 (%s/s ceiling)."
+        % (facts["seconds"], time.strftime("%Y-%m-%d %H:%M %Z"), facts["commit"], facts["seconds"], facts["cores"],
+           hyper or 0, facts["argon2_rate"]))
+    lines.append("")
+    lines.extend(table(key_rows, hyper, argon2))
+    lines.append(end)
+    return "\n".join(lines)
+
+
+def replace_keys_block(out_path, block):
+    """--keys-only: the new block in place of the old one (or before ## Memory)."""
+    text = open(out_path).read() if os.path.exists(out_path) else "# authd benchmark results\n"
+    old = previous_block(out_path, KEYS)
+    if old:
+        text = text.replace(old, block)
+    elif "## Memory\n" in text:
+        text = text.replace("## Memory\n", block + "\n\n## Memory\n", 1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(out_path, "w") as target:
+        target.write(text)
+
+
 def main():
     rows_path, out_path = sys.argv[1], sys.argv[2]
     facts = dict(line.rstrip("\n").split("=", 1) for line in sys.stdin if "=" in line)
@@ -67,6 +147,9 @@ def main():
     argon2 = number(facts["argon2_rate"])
     with open(rows_path) as rows_file:
         rows = [line.rstrip("\n").split("\t") for line in rows_file if line.strip()]
+    if facts.get("mode") == "keys-only":
+        replace_keys_block(out_path, keys_block(rows, hyper, argon2, facts))
+        return
 
     out = []
     write = out.append
@@ -106,27 +189,14 @@ def main():
         if not section_rows:
             continue
         write("### %s\n" % title)
-        write("| workload | req/s | ratio | target | p50 ms | p99 ms | errors | peak RSS MiB | note |")
-        write("|---|---:|---:|---|---:|---:|---:|---:|---|")
-        for _, name, rps, p50, p99, errors, peak, kind, target, note in section_rows:
-            rate = number(rps)
-            goal = number(target)
-            ratio, target_text = "", ""
-            if kind == "hyper" and hyper:
-                ratio = "%.0f%%" % (100 * rate / hyper)
-                if goal is not None:
-                    target_text = ">= %.0f%% of hyper: %s" % (100 * goal, verdict(rate / hyper, goal))
-            elif kind == "argon2" and argon2:
-                ratio = "%.0f%%" % (100 * rate / argon2)
-                if goal is not None:
-                    target_text = ">= %.0f%% of argon2: %s" % (100 * goal, verdict(rate / argon2, goal))
-            elif kind == "refresh" and goal is not None:
-                target_text = ">= %.0f/s: %s" % (goal, verdict(rate, goal))
-            elif kind == "probe":
-                target_text = "p99 < 10 ms: %s" % verdict(number(p99), 10.0, at_least=False)
-                note = ""
-            write("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (name, rps, ratio, target_text, p50, p99, errors, peak, note))
+        out.extend(table(section_rows, hyper, argon2))
         write("")
+
+    # The signing-key section (--keys) is its own block, kept from the
+    # previous report when this run did not measure it.
+    block = keys_block(rows, hyper, argon2, facts) or previous_block(out_path, KEYS)
+    if block:
+        write(block + "\n")
 
     write("## Memory\n")
     write("| state | RSS MiB | target |\n|---|---:|---|")
@@ -145,12 +215,11 @@ def main():
     if os.path.exists(history):
         with open(history) as notes:
             write(notes.read().rstrip() + "\n")
-    # bench/scale.sh's section is its own: keep it across runs.
-    if os.path.exists(out_path):
-        previous = open(out_path).read()
-        begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
-        if begin in previous and end in previous:
-            write("\n" + begin + previous.split(begin, 1)[1].split(end, 1)[0] + end + "\n")
+    # bench/scale.sh's and bench/storage.sh's sections are their own: keep them across runs.
+    for name in ("scale", "storage"):
+        block = previous_block(out_path, name)
+        if block:
+            write("\n" + block + "\n")
     with open(out_path, "w") as target:
         target.write("\n".join(out))
 

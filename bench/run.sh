@@ -5,13 +5,17 @@
 # the configured parameters on all cores), and writes bench/RESULTS.md with
 # every figure as a ratio to its ceiling.
 #
-# Usage: bench/run.sh [--seconds N] [--postgres URL] [--redis URL] [--out FILE]
+# Usage: bench/run.sh [--seconds N] [--postgres URL] [--redis URL] [--keys | --keys-only] [--out FILE]
 #   --seconds N     length of each workload (default 10; the whole run takes
 #                   about 18 x N seconds plus the build, Postgres included)
 #   --postgres URL  also run the workloads on this Postgres, in a throwaway
 #                   schema (needs psql); e.g. postgres://postgres@127.0.0.1:5432/test
 #   --redis URL     the Postgres server throttles on this Redis (keys under a
 #                   throwaway prefix); e.g. redis://127.0.0.1:6379
+#   --keys          also measure token/verify, GET /me and login with each
+#                   kind of signing key (HS256, EdDSA, ES256, RS256) on SQLite
+#   --keys-only     measure only that (plus the ceilings), and replace only
+#                   its section of the existing report
 #   --out FILE      where to write the report (default bench/RESULTS.md)
 # AUTHD_BENCH_BINARY=PATH measures that authd binary instead of the one built
 # here (to compare builds; the "revocation cache off" row is then skipped,
@@ -26,6 +30,7 @@ root="$PWD"
 seconds=10
 postgres_url=""
 redis_url=""
+keys=""
 out="$root/bench/RESULTS.md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,7 +38,9 @@ while [ $# -gt 0 ]; do
     --postgres) postgres_url="$2"; shift 2 ;;
     --redis) redis_url="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --keys) keys=also; shift ;;
+    --keys-only) keys=only; shift ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -227,6 +234,44 @@ flood_workload() { # section, base url, server pid
     "$answers (5 within the rate); during it: $calls database calls, $hashes hashes (those 5 logins')"
 }
 
+# token/verify, GET /me and login with one kind of signing key, on a fresh
+# SQLite database: a config file with that key first in jwt.keys (SECRET_KEY,
+# exported above, stays as a verify-only key).
+key_workloads() { # label, `key generate` algorithm
+  local label="$1" algorithm="$2" config="$work/keys-$2.toml" entry
+  if [ "$algorithm" = hs256 ]; then
+    entry=$("$authd" key generate --algorithm hs256 --id "bench-$algorithm")
+  else
+    entry=$("$authd" key generate --algorithm "$algorithm" --id "bench-$algorithm" --out "$work/key-$algorithm.pem")
+  fi
+  # The only key of its file: drop the `state = "next"` printed beside SECRET_KEY.
+  grep -v '^state = ' <<<"$entry" >"$config"
+  port=$(free_port)
+  local base="http://127.0.0.1:$port"
+  start_authd "keys-$algorithm" "$port" DATABASE_URL="sqlite://$work/keys-$algorithm.db" AUTHD_CONFIG="$config" "${raised[@]}"
+  local server=$pid reply access
+  curl -sf -H "$json" -d "$creds" "$base/api/auth/register/" >/dev/null
+  reply=$(curl -sf -H "$json" -d "$creds" "$base/api/auth/login/")
+  access=$(sed -n 's/.*"access":"\([^"]*\)".*/\1/p' <<<"$reply")
+  [ -n "$access" ] || { echo "bench/run.sh: the $label login failed" >&2; exit 1; }
+  BODY="{\"token\":\"$access\"}" measure "$server" \
+    -t2 -c64 -d"${seconds}s" -s bench/wrk/post.lua "$base/api/auth/token/verify/"
+  record keys "POST token/verify, $label" hyper "" ""
+  measure "$server" -t2 -c64 -d"${seconds}s" -H "Authorization: Bearer $access" "$base/api/auth/me/"
+  record keys "GET /api/auth/me/, $label" hyper "" ""
+  BODY="$creds" measure "$server" -t2 -c16 -d"${seconds}s" -s bench/wrk/post.lua "$base/api/auth/login/"
+  record keys "POST login (c16), $label" argon2 "" ""
+  kill "$server"
+}
+
+keys_section() {
+  echo "== signing key algorithms (SQLite)"
+  key_workloads "HS256" hs256
+  key_workloads "EdDSA (Ed25519)" ed25519
+  key_workloads "ES256 (P-256)" es256
+  key_workloads "RS256 (2048 bits)" rs256
+}
+
 cores=$(nproc)
 echo "== ceilings ($seconds s each, $cores cores shared by client and server)"
 port=$(free_port)
@@ -241,6 +286,21 @@ kill "$ceiling_pid"
 argon2_line=$("$ceilings" argon2 "$seconds")
 argon2_rate=$(awk '{printf "%.1f", $1}' <<<"$argon2_line")
 echo "  argon2: $argon2_line"
+
+if [ "$keys" = only ]; then
+  keys_section
+  echo "== writing the signing-key section of $out"
+  python3 bench/report.py "$rows" "$out" <<EOF
+hyper_rps=$hyper_rps
+argon2_rate=$argon2_rate
+argon2_line=$argon2_line
+seconds=$seconds
+cores=$cores
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo "+changes")
+mode=keys-only
+EOF
+  exit 0
+fi
 
 echo "== authd on SQLite"
 port=$(free_port)
@@ -284,6 +344,10 @@ port=$(free_port)
 start_authd sqlite-throttled "$port" "${sqlite_env[@]}"
 flood_workload sqlite "http://127.0.0.1:$port" "$pid"
 kill "$pid" "$server"
+
+if [ "$keys" = also ]; then
+  keys_section
+fi
 
 if [ -n "$postgres_url" ]; then
   echo "== authd on Postgres${redis_url:+ (throttle on Redis)}"

@@ -10,7 +10,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use authd::auth::jwt::{JwtKeys, SigningKey, TokenSettings, TokenType};
+use authd::auth::jwt::{JwtKeys, TokenSettings, TokenType};
+use authd::auth::key_material::JwtKey;
 use authd::config::Config;
 use authd::domain::{self, Email, UserId};
 use authd::http::error::ApiError;
@@ -23,10 +24,10 @@ fn main() {
 
 fn keys() -> JwtKeys {
     JwtKeys::new(
-        &[SigningKey {
-            id: "bench".into(),
-            secret: b"bench-signing-secret-of-at-least-32-bytes".to_vec(),
-        }],
+        vec![JwtKey::hs256(
+            "bench",
+            b"bench-signing-secret-of-at-least-32-bytes",
+        )],
         TokenSettings {
             access_ttl: Duration::from_secs(3600),
             refresh_ttl: Duration::from_secs(7 * 86400),

@@ -36,7 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import users from the service authd replaces')
-            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
+            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate, list and rotate JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
             [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)')
@@ -466,19 +466,22 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from')
+            [CompletionResult]::new('rotate', 'rotate', [CompletionResultType]::ParameterValue, 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'authd;key;generate' {
             [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'The key id (the tokens'' kid); default: k<date>-<random>')
+            [CompletionResult]::new('--algorithm', '--algorithm', [CompletionResultType]::ParameterName, 'The key''s algorithm')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Where to write the private key (asymmetric algorithms; never overwritten)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -494,9 +497,22 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'authd;key;rotate' {
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'The key to make sign (default: the one `next` key)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'authd;key;help' {
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from')
+            [CompletionResult]::new('rotate', 'rotate', [CompletionResultType]::ParameterValue, 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -504,6 +520,9 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;key;help;list' {
+            break
+        }
+        'authd;key;help;rotate' {
             break
         }
         'authd;key;help;help' {
@@ -646,7 +665,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import users from the service authd replaces')
-            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate and list JWT signing keys')
+            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate, list and rotate JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
             [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)')
@@ -740,14 +759,18 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;help;key' {
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the configured signing keys: id, algorithm, which one signs')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from')
+            [CompletionResult]::new('rotate', 'rotate', [CompletionResultType]::ParameterValue, 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after')
             break
         }
         'authd;help;key;generate' {
             break
         }
         'authd;help;key;list' {
+            break
+        }
+        'authd;help;key;rotate' {
             break
         }
         'authd;help;loadtest' {

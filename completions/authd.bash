@@ -142,6 +142,9 @@ _authd() {
             authd__subcmd__help__subcmd__key,list)
                 cmd="authd__subcmd__help__subcmd__key__subcmd__list"
                 ;;
+            authd__subcmd__help__subcmd__key,rotate)
+                cmd="authd__subcmd__help__subcmd__key__subcmd__rotate"
+                ;;
             authd__subcmd__help__subcmd__loadtest,ratelimit)
                 cmd="authd__subcmd__help__subcmd__loadtest__subcmd__ratelimit"
                 ;;
@@ -208,6 +211,9 @@ _authd() {
             authd__subcmd__key,list)
                 cmd="authd__subcmd__key__subcmd__list"
                 ;;
+            authd__subcmd__key,rotate)
+                cmd="authd__subcmd__key__subcmd__rotate"
+                ;;
             authd__subcmd__key__subcmd__help,generate)
                 cmd="authd__subcmd__key__subcmd__help__subcmd__generate"
                 ;;
@@ -216,6 +222,9 @@ _authd() {
                 ;;
             authd__subcmd__key__subcmd__help,list)
                 cmd="authd__subcmd__key__subcmd__help__subcmd__list"
+                ;;
+            authd__subcmd__key__subcmd__help,rotate)
+                cmd="authd__subcmd__key__subcmd__help__subcmd__rotate"
                 ;;
             authd__subcmd__loadtest,help)
                 cmd="authd__subcmd__loadtest__subcmd__help"
@@ -748,7 +757,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__help__subcmd__key)
-            opts="generate list"
+            opts="generate list rotate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -776,6 +785,20 @@ _authd() {
             return 0
             ;;
         authd__subcmd__help__subcmd__key__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__key__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1204,7 +1227,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__key)
-            opts="-v -h -V --config --output --verbose --help --version generate list help"
+            opts="-v -h -V --config --output --verbose --help --version generate list rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1226,13 +1249,21 @@ _authd() {
             return 0
             ;;
         authd__subcmd__key__subcmd__generate)
-            opts="-v -h -V --id --config --output --verbose --help --version"
+            opts="-v -h -V --id --algorithm --out --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --algorithm)
+                    COMPREPLY=($(compgen -W "hs256 ed25519 es256 rs256" -- "${cur}"))
+                    return 0
+                    ;;
+                --out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1252,7 +1283,7 @@ _authd() {
             return 0
             ;;
         authd__subcmd__key__subcmd__help)
-            opts="generate list help"
+            opts="generate list rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1307,6 +1338,20 @@ _authd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authd__subcmd__key__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authd__subcmd__key__subcmd__list)
             opts="-v -h -V --config --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1314,6 +1359,32 @@ _authd() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__key__subcmd__rotate)
+            opts="-v -h -V --id --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

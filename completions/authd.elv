@@ -33,7 +33,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand blacklist 'Prune expired tokens, or count tokens by state'
             cand token 'Revoke tokens and sessions, or list a user''s sessions'
             cand import 'Import users from the service authd replaces'
-            cand key 'Generate and list JWT signing keys'
+            cand key 'Generate, list and rotate JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
             cand healthcheck 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
@@ -411,18 +411,21 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand generate 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
-            cand list 'List the configured signing keys: id, algorithm, which one signs'
+            cand generate 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
+            cand list 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
+            cand rotate 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;key;generate'= {
             cand --id 'The key id (the tokens'' kid); default: k<date>-<random>'
+            cand --algorithm 'The key''s algorithm'
+            cand --out 'Where to write the private key (asymmetric algorithms; never overwritten)'
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
             cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
             cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -436,14 +439,28 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'authd;key;rotate'= {
+            cand --id 'The key to make sign (default: the one `next` key)'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'authd;key;help'= {
-            cand generate 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
-            cand list 'List the configured signing keys: id, algorithm, which one signs'
+            cand generate 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
+            cand list 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
+            cand rotate 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;key;help;generate'= {
         }
         &'authd;key;help;list'= {
+        }
+        &'authd;key;help;rotate'= {
         }
         &'authd;key;help;help'= {
         }
@@ -570,7 +587,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand blacklist 'Prune expired tokens, or count tokens by state'
             cand token 'Revoke tokens and sessions, or list a user''s sessions'
             cand import 'Import users from the service authd replaces'
-            cand key 'Generate and list JWT signing keys'
+            cand key 'Generate, list and rotate JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
             cand healthcheck 'Ask a running server''s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
@@ -640,12 +657,15 @@ set edit:completion:arg-completer[authd] = {|@words|
         &'authd;help;import;django'= {
         }
         &'authd;help;key'= {
-            cand generate 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
-            cand list 'List the configured signing keys: id, algorithm, which one signs'
+            cand generate 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
+            cand list 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
+            cand rotate 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'
         }
         &'authd;help;key;generate'= {
         }
         &'authd;help;key;list'= {
+        }
+        &'authd;help;key;rotate'= {
         }
         &'authd;help;loadtest'= {
             cand ratelimit 'Check that a throttle scope lets exactly the expected number of requests through'

@@ -37,7 +37,7 @@ complete -c authd -n "__fish_authd_needs_command" -f -a "config" -d 'Inspect the
 complete -c authd -n "__fish_authd_needs_command" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
 complete -c authd -n "__fish_authd_needs_command" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
 complete -c authd -n "__fish_authd_needs_command" -f -a "import" -d 'Import users from the service authd replaces'
-complete -c authd -n "__fish_authd_needs_command" -f -a "key" -d 'Generate and list JWT signing keys'
+complete -c authd -n "__fish_authd_needs_command" -f -a "key" -d 'Generate, list and rotate JWT signing keys'
 complete -c authd -n "__fish_authd_needs_command" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
 complete -c authd -n "__fish_authd_needs_command" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
 complete -c authd -n "__fish_authd_needs_command" -f -a "healthcheck" -d 'Ask a running server\'s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
@@ -259,21 +259,27 @@ complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subc
 complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
 complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -s h -l help -d 'Print help'
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -f -a "generate" -d 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -f -a "list" -d 'List the configured signing keys: id, algorithm, which one signs'
-complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -f -a "generate" -d 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -f -a "list" -d 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -f -a "rotate" -d 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'
+complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -l id -d 'The key id (the tokens\' kid); default: k<date>-<random>' -r
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -l algorithm -d 'The key\'s algorithm' -r -f -a "hs256\t'HS256: a shared secret (SimpleJWT\'s; the default)'
+ed25519\t'EdDSA with Ed25519: small, fast keys and signatures'
+es256\t'ES256: ECDSA on P-256'
+rs256\t'RS256: RSA, 2048 bits'"
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -l out -d 'Where to write the private key (asymmetric algorithms; never overwritten)' -r -F
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
-complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from generate" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from list" -l output -d 'How admin commands print their results' -r -f -a "table\t''
@@ -281,8 +287,16 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
-complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the configured signing keys: id, algorithm, which one signs'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from rotate" -l id -d 'The key to make sign (default: the one `next` key)' -r
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from rotate" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from rotate" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
+complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'
 complete -c authd -n "__fish_authd_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_seen_subcommand_from ratelimit help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand loadtest; and not __fish_seen_subcommand_from ratelimit help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
@@ -382,7 +396,7 @@ complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_su
 complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
 complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
 complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "import" -d 'Import users from the service authd replaces'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "key" -d 'Generate and list JWT signing keys'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "key" -d 'Generate, list and rotate JWT signing keys'
 complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
 complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
 complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "healthcheck" -d 'Ask a running server\'s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
@@ -404,8 +418,9 @@ complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcom
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s sessions with their refresh tokens: issued, expires, state, why revoked'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
-complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Print a new random signing key as a jwt.keys entry (the secret goes to stdout only)'
-complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the configured signing keys: id, algorithm, which one signs'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "rotate" -d 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "ratelimit" -d 'Check that a throttle scope lets exactly the expected number of requests through'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from throttle" -f -a "show" -d 'Show the windows of a scope: requests counted, remaining, seconds until a slot frees'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from throttle" -f -a "clear" -d 'Delete windows, unlocking whoever they lock out'

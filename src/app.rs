@@ -1,13 +1,14 @@
 //! `App`: the shared state of a running server, one cheap-to-clone handle
 //! around an `Arc`. It holds the configuration and the token service (which
 //! owns the store pool, the signing keys and the hashing pool), the
-//! throttle, the Redis connection, the metrics and the OpenAPI document. Nothing in it
-//! is behind a lock: the pools are the synchronization, each bounded by
+//! throttle, the Redis connection, the metrics, the OpenAPI document and
+//! the published JWKS. Nothing in it is behind a lock: the pools are the synchronization, each bounded by
 //! config (`database.pool_size`, `password.hash_workers` + `hash_queue`).
 
 use std::sync::Arc;
 
 use crate::accounts::Accounts;
+use crate::auth::jwks::Jwks;
 use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
 use crate::auth::legacy_jwt::LegacyKeys;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The API document in every form it is served in, made once.
     pub docs: crate::http::openapi::forms::Documents,
+    /// The public keys, as `/.well-known/jwks.json` serves them.
+    pub jwks: Jwks,
     /// The shared Redis, when `redis.url` is set.
     pub kv: Option<Kv>,
     /// First-run development mode: generated key, non-Secure cookie.
@@ -87,14 +90,11 @@ impl App {
         )?;
         let access = AccessCache::new(*jwt.revocation_cache_ttl);
         let accounts = Accounts::new(db.clone(), pool.clone(), Some(access.clone()));
-        let tokens = TokenService::new(
-            db.clone(),
-            JwtKeys::new(&signing_keys, settings),
-            pool,
-            *jwt.refresh_reuse_grace,
-            access,
-        )
-        .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
+        let jwt_keys = JwtKeys::new(signing_keys, settings);
+        let jwks = Jwks::new(&jwt_keys);
+        let tokens =
+            TokenService::new(db.clone(), jwt_keys, pool, *jwt.refresh_reuse_grace, access)
+                .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
         let kv = Kv::connect_lazy(&config.redis)?;
         let throttle = Arc::new(Throttle::new(&config.throttle, kv.clone()));
         let reset = ResetService::start(&config, db.clone(), kv.clone())?;
@@ -117,6 +117,7 @@ impl App {
             reset,
             metrics,
             docs,
+            jwks,
             kv,
             development,
             prune,

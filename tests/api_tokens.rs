@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use authd::auth::jwt::{JwtKeys, SigningKey, TokenSettings, TokenType};
+use authd::auth::jwt::{JwtKeys, TokenSettings, TokenType};
+use authd::auth::key_material::JwtKey;
 use authd::domain::UserId;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use common::server::{
@@ -533,13 +534,7 @@ fn keys(id: &str, secret: &str) -> JwtKeys {
         audience: None,
         leeway: Duration::ZERO,
     };
-    JwtKeys::new(
-        &[SigningKey {
-            id: id.into(),
-            secret: secret.as_bytes().to_vec(),
-        }],
-        settings,
-    )
+    JwtKeys::new(vec![JwtKey::hs256(id, secret.as_bytes())], settings)
 }
 
 async fn forged_and_misused_tokens_are_refused(db: &TestDb) {

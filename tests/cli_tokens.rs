@@ -233,7 +233,7 @@ fn keys_are_generated_and_listed_without_their_secrets() {
     let keys: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         keys[0],
-        json!({"id": "new", "algorithm": "HS256", "signs": true, "source": "jwt.keys"})
+        json!({"id": "new", "algorithm": "HS256", "state": "active", "signs": true, "source": "jwt.keys[0]"})
     );
     assert_eq!(keys[1]["signs"], false);
     assert_eq!(

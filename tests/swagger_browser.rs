@@ -89,7 +89,7 @@ fn swagger_ui_renders_every_operation_without_leaving_loopback() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(paths.len(), 19);
+    assert_eq!(paths.len(), 20);
     for path in &paths {
         assert!(
             dom.contains(&format!("data-path=\"{path}\"")),

@@ -7,7 +7,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use authd::auth::jwt::{JwtKeys, SigningKey, TokenSettings, TokenType};
+use authd::auth::jwt::{JwtKeys, TokenSettings, TokenType};
+use authd::auth::key_material::JwtKey;
 use authd::http::bearer_token;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use libfuzzer_sys::fuzz_target;
@@ -18,10 +19,7 @@ const SECRET: &[u8] = b"fuzz-signing-secret-of-at-least-32-bytes";
 fn keys() -> &'static JwtKeys {
     static KEYS: OnceLock<JwtKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let key = SigningKey {
-            id: "fuzz".into(),
-            secret: SECRET.to_vec(),
-        };
+        let key = JwtKey::hs256("fuzz", SECRET);
         let settings = TokenSettings {
             access_ttl: Duration::from_secs(3600),
             refresh_ttl: Duration::from_secs(7 * 86400),
@@ -29,7 +27,7 @@ fn keys() -> &'static JwtKeys {
             audience: None,
             leeway: Duration::from_secs(0),
         };
-        JwtKeys::new(&[key], settings)
+        JwtKeys::new(vec![key], settings)
     })
 }
 

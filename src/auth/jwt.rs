@@ -1,19 +1,22 @@
-//! JSON Web Tokens as API.md specifies them: HS256 only, header
-//! `{"alg", "typ": "JWT", "kid"}`, claims `token_type`, `exp`, `iat`, `jti`,
-//! `sub`, `user_id`, `sid`, `iss` (and `aud` when configured).
+//! JSON Web Tokens as API.md specifies them: header `{"alg", "typ": "JWT",
+//! "kid"}`, claims `token_type`, `exp`, `iat`, `jti`, `sub`, `user_id`,
+//! `sid`, `iss` (and `aud` when configured); `alg` HS256 by default, or
+//! EdDSA, ES256 or RS256 for an asymmetric key.
 //!
-//! [`JwtKeys`] holds every configured key by id: the first signs, all
-//! verify. Verification pins the algorithm and looks the key up by `kid`, so
-//! `alg: none`, another algorithm, a missing or unknown `kid`, or a key
-//! dropped from the list all fail the same way. Tokens over 8 KiB are refused
-//! before any parsing.
+//! [`JwtKeys`] holds every configured key by id: the first active key that
+//! can sign signs, all verify. Verification looks the key up by `kid` and
+//! pins the algorithm to that key's, so `alg: none`, an algorithm other than
+//! the key's (an HS256 token "signed" with an EdDSA key's public bytes), a
+//! missing or unknown `kid`, or a key dropped from the list all fail. Tokens
+//! over 8 KiB are refused before any parsing.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::key_material::{jwt_algorithm, JwtKey};
 use crate::domain::{Timestamp, UserId};
 
 /// Longest token accepted (API.md).
@@ -81,19 +84,6 @@ pub struct IssuedToken {
     pub expires_at: Timestamp,
 }
 
-/// A signing key from the configuration: its `kid` and secret bytes.
-#[derive(Clone)]
-pub struct SigningKey {
-    pub id: String,
-    pub secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({:?}, [redacted])", self.id)
-    }
-}
-
 /// Token lifetimes and claim settings.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -106,47 +96,79 @@ pub struct TokenSettings {
 
 /// Signs and verifies tokens.
 pub struct JwtKeys {
-    signing_id: String,
-    signing: EncodingKey,
-    verifying: HashMap<String, DecodingKey>,
-    validation: Validation,
-    /// The same checks without `exp`: logout accepts expired tokens.
-    validation_any_age: Validation,
+    /// Index in `keys` of the key that signs.
+    signing: usize,
+    keys: Vec<JwtKey>,
+    /// Per key id: its index in `keys`, its algorithm and the checks, with
+    /// and without `exp` (logout accepts expired tokens).
+    verifying: HashMap<String, Verifier>,
     settings: TokenSettings,
 }
 
+struct Verifier {
+    index: usize,
+    algorithm: Algorithm,
+    validation: Validation,
+    validation_any_age: Validation,
+}
+
 impl JwtKeys {
-    /// `keys` must not be empty; the first one signs.
-    pub fn new(keys: &[SigningKey], settings: TokenSettings) -> JwtKeys {
-        let first = keys.first().expect("at least one signing key");
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&settings.issuer]);
+    /// `keys` must hold a key that can sign ([`JwtKey::can_sign`]); the
+    /// first such key signs. Ids are unique (the configuration checks).
+    pub fn new(keys: Vec<JwtKey>, settings: TokenSettings) -> JwtKeys {
+        let signing = keys
+            .iter()
+            .position(JwtKey::can_sign)
+            .expect("a key that can sign");
+        let mut base = Validation::new(Algorithm::HS256);
+        base.set_issuer(&[&settings.issuer]);
         // jsonwebtoken only checks `aud` when present; requiring it makes a
         // token without one fail where an audience is configured.
         let required: &[&str] = match settings.audience {
             Some(_) => &["exp", "iat", "iss", "sub", "aud"],
             None => &["exp", "iat", "iss", "sub"],
         };
-        validation.set_required_spec_claims(required);
-        validation.leeway = settings.leeway.as_secs();
+        base.set_required_spec_claims(required);
+        base.leeway = settings.leeway.as_secs();
         match &settings.audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
+            Some(audience) => base.set_audience(&[audience]),
+            None => base.validate_aud = false,
         }
-        let mut validation_any_age = validation.clone();
-        validation_any_age.validate_exp = false;
-        validation_any_age.set_required_spec_claims(&required[1..]);
+        let verifying = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                let algorithm = jwt_algorithm(key.algorithm);
+                let mut validation = base.clone();
+                validation.algorithms = vec![algorithm];
+                let mut validation_any_age = validation.clone();
+                validation_any_age.validate_exp = false;
+                validation_any_age.set_required_spec_claims(&required[1..]);
+                let verifier = Verifier {
+                    index,
+                    algorithm,
+                    validation,
+                    validation_any_age,
+                };
+                (key.id.clone(), verifier)
+            })
+            .collect();
         JwtKeys {
-            signing_id: first.id.clone(),
-            signing: EncodingKey::from_secret(&first.secret),
-            verifying: keys
-                .iter()
-                .map(|k| (k.id.clone(), DecodingKey::from_secret(&k.secret)))
-                .collect(),
-            validation,
-            validation_any_age,
+            signing,
+            keys,
+            verifying,
             settings,
         }
+    }
+
+    /// Every key, in configured order.
+    pub fn keys(&self) -> &[JwtKey] {
+        &self.keys
+    }
+
+    /// The key that signs new tokens.
+    pub fn signing_key(&self) -> &JwtKey {
+        &self.keys[self.signing]
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -178,10 +200,13 @@ impl JwtKeys {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
         };
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.signing_id.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.signing)
-            .expect("HS256 signing cannot fail");
+        let key = self.signing_key();
+        let mut header = Header::new(jwt_algorithm(key.algorithm));
+        header.kid = Some(key.id.clone());
+        let encoding = key.encoding().expect("the signing key can sign");
+        // The key was parsed at startup; signing with it cannot fail.
+        let token =
+            jsonwebtoken::encode(&header, &claims, encoding).expect("signing with a loaded key");
         IssuedToken {
             token,
             jti,
@@ -192,7 +217,7 @@ impl JwtKeys {
     /// Verifies signature, algorithm, key id, issuer, audience, expiry and
     /// shape; with `expected`, also the token type.
     pub fn verify(&self, token: &str, expected: Option<TokenType>) -> Result<Claims, TokenError> {
-        self.verify_with(token, expected, &self.validation)
+        self.verify_with(token, expected, false)
     }
 
     /// As [`verify`](Self::verify) but accepting expired tokens (logout is
@@ -202,21 +227,31 @@ impl JwtKeys {
         token: &str,
         expected: Option<TokenType>,
     ) -> Result<Claims, TokenError> {
-        self.verify_with(token, expected, &self.validation_any_age)
+        self.verify_with(token, expected, true)
     }
 
     fn verify_with(
         &self,
         token: &str,
         expected: Option<TokenType>,
-        validation: &Validation,
+        any_age: bool,
     ) -> Result<Claims, TokenError> {
-        let header = hs256_header(token)?;
+        let header = checked_header(token)?;
         let kid = header.kid.ok_or(TokenError("no key id"))?;
-        let key = self
+        let verifier = self
             .verifying
             .get(&kid)
             .ok_or(TokenError("unknown key id"))?;
+        // The key decides the algorithm, never the token: no confusion
+        // between an asymmetric key's public bytes and an HMAC secret.
+        if header.alg != verifier.algorithm {
+            return Err(TokenError("algorithm does not match the key"));
+        }
+        let validation = match any_age {
+            true => &verifier.validation_any_age,
+            false => &verifier.validation,
+        };
+        let key = self.keys[verifier.index].decoding();
         let claims: Claims = decode(token, key, validation)?;
         if expected.is_some_and(|t| t != claims.token_type) {
             return Err(TokenError("wrong token type"));
@@ -231,15 +266,22 @@ impl JwtKeys {
 }
 
 /// The header of a token no longer than [`MAX_TOKEN_BYTES`] whose algorithm
-/// is HS256 (the only one authd and SimpleJWT use).
+/// is HS256 (SimpleJWT's).
 pub(super) fn hs256_header(token: &str) -> Result<Header, TokenError> {
+    let header = checked_header(token)?;
+    if header.alg != Algorithm::HS256 {
+        return Err(TokenError("algorithm not allowed"));
+    }
+    Ok(header)
+}
+
+/// The header of a token no longer than [`MAX_TOKEN_BYTES`], with no
+/// critical extension.
+fn checked_header(token: &str) -> Result<Header, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError("too long"));
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError("malformed header"))?;
-    if header.alg != Algorithm::HS256 {
-        return Err(TokenError("algorithm not allowed"));
-    }
     // RFC 7515 4.1.11: extensions listed in `crit` must be understood, and
     // authd understands none; the JWT library would ignore them.
     if header.crit.is_some() {
@@ -259,6 +301,9 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError("expired"),
             jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError("bad signature"),
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
+                TokenError("algorithm not allowed")
+            }
             _ => TokenError("invalid claims"),
         })
 }
@@ -275,13 +320,12 @@ fn is_id(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::key_material::generate_private_pem;
+    use crate::config::{KeyAlgorithm, KeyState};
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
-    fn key(id: &str, secret: &str) -> SigningKey {
-        SigningKey {
-            id: id.into(),
-            secret: secret.as_bytes().to_vec(),
-        }
+    fn key(id: &str, secret: &str) -> JwtKey {
+        JwtKey::hs256(id, secret.as_bytes())
     }
 
     fn settings() -> TokenSettings {
@@ -296,7 +340,7 @@ mod tests {
 
     fn keys() -> JwtKeys {
         JwtKeys::new(
-            &[
+            vec![
                 key("k2", "second-secret-second-secret-1234"),
                 key("k1", "first-secret-first-secret-123456"),
             ],
@@ -358,7 +402,10 @@ mod tests {
 
     #[test]
     fn every_configured_key_verifies_and_a_dropped_one_does_not() {
-        let old = JwtKeys::new(&[key("k1", "first-secret-first-secret-123456")], settings());
+        let old = JwtKeys::new(
+            vec![key("k1", "first-secret-first-secret-123456")],
+            settings(),
+        );
         let token = old
             .issue(TokenType::Refresh, user(), "s", crate::domain::now())
             .token;
@@ -366,7 +413,10 @@ mod tests {
             keys().verify(&token, Some(TokenType::Refresh)).is_ok(),
             "k1 still verifies"
         );
-        let rotated = JwtKeys::new(&[key("k2", "second-secret-second-secret-1234")], settings());
+        let rotated = JwtKeys::new(
+            vec![key("k2", "second-secret-second-secret-1234")],
+            settings(),
+        );
         assert_eq!(
             rotated.verify(&token, None),
             Err(TokenError("unknown key id"))
@@ -397,7 +447,10 @@ mod tests {
             Err(TokenError("no key id"))
         );
 
-        let other = JwtKeys::new(&[key("k2", "an-attackers-secret-of-32-bytes!")], settings());
+        let other = JwtKeys::new(
+            vec![key("k2", "an-attackers-secret-of-32-bytes!")],
+            settings(),
+        );
         let forged = other.issue(TokenType::Access, user(), "s", now).token;
         assert_eq!(keys.verify(&forged, None), Err(TokenError("bad signature")));
 
@@ -437,7 +490,7 @@ mod tests {
     #[test]
     fn issuer_and_audience_are_enforced() {
         let with_audience = JwtKeys::new(
-            &[key("k2", "second-secret-second-secret-1234")],
+            vec![key("k2", "second-secret-second-secret-1234")],
             TokenSettings {
                 audience: Some("api".into()),
                 ..settings()
@@ -455,7 +508,7 @@ mod tests {
             .token;
         assert!(with_audience.verify(&own, None).is_ok());
         let other_issuer = JwtKeys::new(
-            &[key("k2", "second-secret-second-secret-1234")],
+            vec![key("k2", "second-secret-second-secret-1234")],
             TokenSettings {
                 issuer: "someone-else".into(),
                 ..settings()
@@ -469,5 +522,123 @@ mod tests {
         let json = r#"{"token_type":"access","exp":1,"iat":0,"jti":"j","sub":"5","user_id":5,"sid":"s","iss":"authd"}"#;
         let claims: Claims = serde_json::from_str(json).unwrap();
         assert_eq!(claims.user_id, "5");
+    }
+
+    fn asymmetric(id: &str, algorithm: KeyAlgorithm) -> JwtKey {
+        let pem = generate_private_pem(algorithm).unwrap();
+        JwtKey::from_private_pem(id, algorithm, &pem).unwrap()
+    }
+
+    fn sign_hs256(kid: &str, claims: &serde_json::Value, secret: &[u8]) -> String {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_asymmetric_algorithm_signs_and_verifies_with_its_kid() {
+        for algorithm in [
+            KeyAlgorithm::EdDSA,
+            KeyAlgorithm::ES256,
+            KeyAlgorithm::RS256,
+        ] {
+            let keys = JwtKeys::new(
+                vec![
+                    asymmetric("a1", algorithm),
+                    key("h1", "first-secret-first-secret-123456"),
+                ],
+                settings(),
+            );
+            let token = keys
+                .issue(TokenType::Access, user(), "s", crate::domain::now())
+                .token;
+            assert_eq!(
+                part(&token, 0),
+                serde_json::json!({"alg": algorithm.name(), "typ": "JWT", "kid": "a1"})
+            );
+            assert_eq!(
+                keys.verify(&token, Some(TokenType::Access)).unwrap().user(),
+                user()
+            );
+        }
+    }
+
+    #[test]
+    fn an_hs256_token_keyed_with_an_eddsa_public_key_is_refused() {
+        let ed = asymmetric("ed", KeyAlgorithm::EdDSA);
+        let keys = JwtKeys::new(vec![ed.clone()], settings());
+        let claims = part(
+            &keys
+                .issue(TokenType::Access, user(), "s", crate::domain::now())
+                .token,
+            1,
+        );
+        // The classic confusion: HMAC over the token with the published key
+        // bytes as the secret, both as the raw x and as the JWK text.
+        let jwk = serde_json::to_value(ed.public_jwk().unwrap()).unwrap();
+        let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+        for secret in [x, jwk.to_string().into_bytes()] {
+            let forged = sign_hs256("ed", &claims, &secret);
+            assert_eq!(
+                keys.verify(&forged, None),
+                Err(TokenError("algorithm does not match the key"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_naming_a_kid_of_another_algorithm_is_refused() {
+        let es = asymmetric("es", KeyAlgorithm::ES256);
+        let ed = asymmetric("ed", KeyAlgorithm::EdDSA);
+        let verifier = JwtKeys::new(
+            vec![ed.clone(), es.clone().with_state(KeyState::Next)],
+            settings(),
+        );
+        // Signed by the ES256 key but claiming the EdDSA key's kid, and the
+        // other way round.
+        let mut es_token = JwtKeys::new(vec![es], settings())
+            .issue(TokenType::Access, user(), "s", crate::domain::now())
+            .token;
+        let (_, rest) = es_token.split_once('.').unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT","kid":"ed"}"#);
+        es_token = format!("{header}.{rest}");
+        assert_eq!(
+            verifier.verify(&es_token, None),
+            Err(TokenError("algorithm does not match the key"))
+        );
+        let ed_token = verifier
+            .issue(TokenType::Access, user(), "s", crate::domain::now())
+            .token;
+        let (_, rest) = ed_token.split_once('.').unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT","kid":"es"}"#);
+        assert_eq!(
+            verifier.verify(&format!("{header}.{rest}"), None),
+            Err(TokenError("algorithm does not match the key"))
+        );
+        let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"ed"}"#);
+        let payload = rest.split('.').next().unwrap();
+        assert!(verifier
+            .verify(&format!("{none}.{payload}."), None)
+            .is_err());
+        assert!(verifier.verify(&ed_token, None).is_ok());
+    }
+
+    #[test]
+    fn a_next_key_verifies_but_does_not_sign() {
+        let next = asymmetric("n", KeyAlgorithm::EdDSA).with_state(KeyState::Next);
+        let keys = JwtKeys::new(
+            vec![next.clone(), key("h", "first-secret-first-secret-123456")],
+            settings(),
+        );
+        assert_eq!(keys.signing_key().id, "h");
+        let from_next = JwtKeys::new(vec![next.with_state(KeyState::Active)], settings())
+            .issue(TokenType::Access, user(), "s", crate::domain::now())
+            .token;
+        assert!(keys.verify(&from_next, None).is_ok());
     }
 }

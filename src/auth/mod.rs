@@ -1,9 +1,11 @@
 //! Authentication services: password hashing (and its bounded pool), JWT
-//! keys and claims, and the token lifecycle built on the store.
+//! keys, claims and their published JWKS, and the token lifecycle built on the store.
 
 mod access_cache;
 mod hashing;
+pub mod jwks;
 pub mod jwt;
+pub mod key_material;
 pub mod keys;
 pub mod legacy_hash;
 pub mod legacy_jwt;

@@ -1,5 +1,6 @@
-//! `authd config check`: validate the configuration and print it as it is in
-//! force (every layer applied, secrets and URL passwords redacted).
+//! `authd config check`: validate the configuration (key files included)
+//! and print it as it is in force (every layer applied, secrets and URL
+//! passwords redacted), with the signing keys it gives (ids, never secrets).
 
 use clap::Subcommand;
 
@@ -46,6 +47,13 @@ fn check(context: &Context) -> Result<(), CliError> {
             "authd: warning: no signing secret (SECRET_KEY or jwt.keys): `authd serve` will refuse to start unless DEBUG is on"
         );
     }
+    // Key files are read by `serve` only; reading them here finds a bad
+    // mode, a wrong algorithm or a short RSA key before a restart does.
+    if !no_secret {
+        crate::auth::keys::signing_keys(config, false)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let keys = crate::auth::keys::configured_keys(config);
     if config.password.memory_kib < 19_456 || config.password.iterations < 2 {
         eprintln!("authd: warning: argon2 parameters are below OWASP's minimum (m=19456 KiB, t=2)");
     }
@@ -58,7 +66,14 @@ fn check(context: &Context) -> Result<(), CliError> {
             );
             let body = toml::to_string_pretty(config)
                 .map_err(|e| CliError::Failed(format!("cannot render the configuration: {e}")))?;
-            output::print(format!("# The configuration is valid. Effective settings ({source}, environment, flags):\n\n{body}"))
+            let keys = if keys.is_empty() {
+                "# No signing key is configured.".to_string()
+            } else {
+                let table = super::key::keys_table(&keys).to_string();
+                let lines: Vec<_> = table.lines().map(|l| format!("#   {l}")).collect();
+                format!("# Signing keys (`authd key list`):\n{}", lines.join("\n"))
+            };
+            output::print(format!("# The configuration is valid. Effective settings ({source}, environment, flags):\n\n{body}\n{keys}"))
         }
     }
 }

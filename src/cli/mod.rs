@@ -13,6 +13,7 @@ mod error;
 mod healthcheck;
 mod import;
 mod key;
+mod key_rotate;
 mod loadtest;
 mod man_examples;
 mod migrate;
@@ -78,7 +79,7 @@ pub enum Command {
     /// Import users from the service authd replaces.
     #[command(subcommand)]
     Import(import::ImportCommand),
-    /// Generate and list JWT signing keys.
+    /// Generate, list and rotate JWT signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
     /// Load tests for CI: check that throttling holds.

@@ -108,6 +108,16 @@ fn announce(app: &App, keys: &KeySource) {
             "development mode: {verb} {path}; set SECRET_KEY or jwt.keys for production"
         );
     }
+    let keys = app.tokens.keys();
+    let signing = keys.signing_key();
+    // Which key signs, and how many verify: what an operator checks after a rotation.
+    tracing::info!(
+        kid = %signing.id,
+        algorithm = signing.algorithm.name(),
+        verifying = keys.keys().len(),
+        published = keys.keys().iter().filter(|k| k.public_jwk().is_some()).count(),
+        "signing key"
+    );
     if app.development {
         tracing::warn!("development mode: the refresh cookie is sent without Secure (plain http); never expose this server");
     }

@@ -116,7 +116,9 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JwtConfig {
-    /// Signing keys; the first signs, all verify.
+    /// Signing keys; the first active one that can sign signs, all verify.
+    /// With `SECRET_KEY` set too, its key (id `default`) is kept after them
+    /// as a verify-only key.
     pub keys: Vec<SigningKeyConfig>,
     /// Where a first run in development writes its generated key.
     pub key_file: PathBuf,
@@ -131,6 +133,10 @@ pub struct JwtConfig {
     /// 1 s, API.md's bound for a revocation to reach every instance); zero
     /// asks the database on every authenticated request.
     pub revocation_cache_ttl: Duration,
+    /// How long verifiers may cache `/.well-known/jwks.json`
+    /// (`Cache-Control: max-age`); a `next` key must be published at least
+    /// this long before it signs.
+    pub jwks_max_age: Duration,
     /// Accepting the tokens the Django service (SimpleJWT) issued.
     pub legacy_simplejwt: LegacySimpleJwtConfig,
 }
@@ -155,12 +161,72 @@ pub struct LegacySimpleJwtConfig {
     pub leeway: Duration,
 }
 
+/// One `[[jwt.keys]]` entry. An HS256 key has a `secret`; an asymmetric
+/// key a `private_key_file` (it can sign) or a `public_key_file` (it only
+/// verifies). The first `active` key that can sign signs; every key verifies.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SigningKeyConfig {
     /// The `kid` header of tokens this key signs.
     pub id: String,
+    #[serde(default)]
+    pub algorithm: KeyAlgorithm,
+    /// HS256 only.
+    #[serde(default, skip_serializing_if = "secret_unset")]
     pub secret: Secret,
+    /// PKCS#8 PEM private key (EdDSA, ES256, RS256); owner-only file mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    /// SubjectPublicKeyInfo PEM public key: a key that only verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub state: KeyState,
+}
+
+fn secret_unset(secret: &Secret) -> bool {
+    !secret.is_set()
+}
+
+/// The algorithms a signing key can have (`alg` of its tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    /// HMAC-SHA256 with a shared secret: SimpleJWT's, the default.
+    #[default]
+    HS256,
+    /// Ed25519 (RFC 8037).
+    EdDSA,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys or more.
+    RS256,
+}
+
+impl KeyAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::HS256 => "HS256",
+            KeyAlgorithm::EdDSA => "EdDSA",
+            KeyAlgorithm::ES256 => "ES256",
+            KeyAlgorithm::RS256 => "RS256",
+        }
+    }
+
+    pub fn is_symmetric(self) -> bool {
+        self == KeyAlgorithm::HS256
+    }
+}
+
+/// Where a key is in its rotation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Verifies; signs when it is the first active key that can.
+    #[default]
+    Active,
+    /// Published and verifying, never signing: the key the next rotation
+    /// makes active, so verifiers that cache the JWKS already know it.
+    Next,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -427,6 +493,7 @@ impl Default for JwtConfig {
             leeway: Duration::secs(0),
             refresh_reuse_grace: Duration::secs(10),
             revocation_cache_ttl: Duration::millis(500),
+            jwks_max_age: Duration::secs(300),
             legacy_simplejwt: LegacySimpleJwtConfig::default(),
         }
     }

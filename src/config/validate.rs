@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::Config;
+use super::{Config, KeyState, SigningKeyConfig};
 use crate::domain::Email;
 
 /// Shortest signing secret accepted outside development (HS256 wants at
@@ -186,12 +186,19 @@ fn jwt(config: &Config) -> Result<(), Failure> {
                 format!("key id {:?} is used twice", key.id),
             );
         }
-        if !key.secret.is_set() {
-            return fail(&format!("{at}.secret"), "must be set");
+        key_material(&at, key, config.debug)?;
+        if key.id == crate::auth::keys::SECRET_KEY_ID
+            && config.secret_key.is_set()
+            && key.secret.expose() != config.secret_key.expose()
+        {
+            return fail(&format!("{at}.id"), "\"default\" is SECRET_KEY's key id: to carry SECRET_KEY's key over, give this entry SECRET_KEY's value as its secret (then unset SECRET_KEY when you like); otherwise choose another id");
         }
-        if !config.debug && key.secret.expose().len() < MIN_SECRET_BYTES {
-            return fail(&format!("{at}.secret"), format!("too short: at least {MIN_SECRET_BYTES} bytes outside development (authd key generate makes one)"));
-        }
+    }
+    let signer = jwt.keys.iter().any(|k| {
+        k.state == KeyState::Active && (k.secret.is_set() || k.private_key_file.is_some())
+    });
+    if !jwt.keys.is_empty() && !signer && !config.secret_key.is_set() {
+        return fail("jwt.keys", "no key can sign: make one key state = \"active\" with a secret or private_key_file (`authd key rotate` activates the next key)");
     }
     if config.secret_key.is_set()
         && !config.debug
@@ -212,6 +219,40 @@ fn jwt(config: &Config) -> Result<(), Failure> {
         return fail("jwt.issuer", "must not be empty");
     }
     Ok(())
+}
+
+/// An entry has the material its algorithm needs, and nothing else.
+fn key_material(at: &str, key: &SigningKeyConfig, debug: bool) -> Result<(), Failure> {
+    let files = (
+        key.private_key_file.is_some(),
+        key.public_key_file.is_some(),
+    );
+    if key.algorithm.is_symmetric() {
+        if files != (false, false) {
+            return fail(&format!("{at}.algorithm"), "an HS256 key has a secret, not a key file: set algorithm = \"EdDSA\", \"ES256\" or \"RS256\" for a key file");
+        }
+        if !key.secret.is_set() {
+            return fail(&format!("{at}.secret"), "must be set");
+        }
+        if !debug && key.secret.expose().len() < MIN_SECRET_BYTES {
+            return fail(&format!("{at}.secret"), format!("too short: at least {MIN_SECRET_BYTES} bytes outside development (authd key generate makes one)"));
+        }
+        return Ok(());
+    }
+    if key.secret.is_set() {
+        return fail(
+            &format!("{at}.secret"),
+            format!(
+                "a {} key has a private_key_file or public_key_file, not a secret",
+                key.algorithm.name()
+            ),
+        );
+    }
+    match files {
+        (true, true) => fail(&format!("{at}.public_key_file"), "set private_key_file or public_key_file, not both (the public key comes from the private one)"),
+        (false, false) => fail(&format!("{at}.private_key_file"), format!("a {} key needs private_key_file (to sign) or public_key_file (to verify only); `authd key generate --algorithm {}` makes one", key.algorithm.name(), key.algorithm.name().to_lowercase())),
+        _ => Ok(()),
+    }
 }
 
 fn password(config: &Config) -> Result<(), Failure> {
@@ -303,7 +344,18 @@ fn log(config: &Config) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Secret, SigningKeyConfig};
+    use crate::config::{KeyAlgorithm, Secret, SigningKeyConfig};
+
+    fn hs256(id: &str, secret: &str) -> SigningKeyConfig {
+        SigningKeyConfig {
+            id: id.into(),
+            algorithm: KeyAlgorithm::HS256,
+            secret: Secret::new(secret),
+            private_key_file: None,
+            public_key_file: None,
+            state: KeyState::Active,
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {
@@ -313,13 +365,68 @@ mod tests {
     #[test]
     fn short_secrets_are_refused_outside_development() {
         let mut config = Config::default();
-        config.jwt.keys = vec![SigningKeyConfig {
-            id: "k1".into(),
-            secret: Secret::new("short"),
-        }];
+        config.jwt.keys = vec![hs256("k1", "short")];
         assert_eq!(validate(&config).unwrap_err().0, "jwt.keys[0].secret");
         config.debug = true;
         assert_eq!(validate(&config), Ok(()));
+    }
+
+    #[test]
+    fn each_key_has_the_material_of_its_algorithm() {
+        let ed = |private: Option<&str>, public: Option<&str>, secret: &str| SigningKeyConfig {
+            algorithm: KeyAlgorithm::EdDSA,
+            private_key_file: private.map(Into::into),
+            public_key_file: public.map(Into::into),
+            ..hs256("ed", secret)
+        };
+        let secret = "s".repeat(40);
+        for (key, failing) in [
+            ("jwt.keys[0].private_key_file", ed(None, None, "")),
+            ("jwt.keys[0].public_key_file", ed(Some("a"), Some("b"), "")),
+            ("jwt.keys[0].secret", ed(Some("a"), None, &secret)),
+            (
+                "jwt.keys[0].algorithm",
+                SigningKeyConfig {
+                    private_key_file: Some("a".into()),
+                    ..hs256("h", &secret)
+                },
+            ),
+        ] {
+            let mut config = Config::default();
+            config.jwt.keys = vec![failing];
+            assert_eq!(validate(&config).unwrap_err().0, key);
+        }
+        let mut config = Config::default();
+        config.jwt.keys = vec![ed(Some("a"), None, ""), ed(None, Some("b"), "")];
+        config.jwt.keys[1].id = "ed2".into();
+        assert_eq!(validate(&config), Ok(()));
+    }
+
+    #[test]
+    fn some_key_must_sign() {
+        let mut config = Config::default();
+        config.jwt.keys = vec![SigningKeyConfig {
+            state: KeyState::Next,
+            ..hs256("n", &"s".repeat(40))
+        }];
+        assert_eq!(validate(&config).unwrap_err().0, "jwt.keys");
+        // SECRET_KEY's key signs until the next key is made active.
+        config.secret_key = Secret::new("t".repeat(40));
+        assert_eq!(validate(&config), Ok(()));
+    }
+
+    #[test]
+    fn a_jwt_keys_default_other_than_secret_key_is_refused() {
+        let mut config = Config {
+            secret_key: Secret::new("t".repeat(40)),
+            ..Default::default()
+        };
+        config.jwt.keys = vec![hs256("default", &"s".repeat(40))];
+        let (key, message) = validate(&config).unwrap_err();
+        assert_eq!(key, "jwt.keys[0].id");
+        assert!(message.contains("SECRET_KEY's value"), "{message}");
+        config.jwt.keys = vec![hs256("default", &"t".repeat(40))];
+        assert_eq!(validate(&config), Ok(()), "carried over");
     }
 
     #[test]

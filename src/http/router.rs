@@ -19,6 +19,7 @@ pub enum Route {
     PasswordChange,
     PasswordReset,
     PasswordResetConfirm,
+    Jwks,
     Healthz,
     Readyz,
     Metrics,
@@ -50,6 +51,7 @@ const TABLE: &[(&str, Route)] = &[
         "/api/auth/password/reset/confirm/",
         Route::PasswordResetConfirm,
     ),
+    ("/.well-known/jwks.json", Route::Jwks),
     ("/healthz", Route::Healthz),
     ("/readyz", Route::Readyz),
     ("/metrics", Route::Metrics),
@@ -68,7 +70,8 @@ impl Route {
     pub fn methods(self) -> &'static [Method] {
         match self {
             Route::Me => &GET_PATCH,
-            Route::Healthz
+            Route::Jwks
+            | Route::Healthz
             | Route::Readyz
             | Route::Metrics
             | Route::Schema
@@ -84,7 +87,8 @@ impl Route {
     pub fn reads_body(self) -> bool {
         !matches!(
             self,
-            Route::Healthz
+            Route::Jwks
+                | Route::Healthz
                 | Route::Readyz
                 | Route::Metrics
                 | Route::Schema

@@ -10,6 +10,7 @@
 // Each test binary uses only some of the helpers.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod deployment;
 pub mod load;
 pub mod pg_server;
 pub mod process;
@@ -20,6 +21,7 @@ pub mod redis_topology;
 pub mod server;
 pub mod smtp;
 pub mod tls;
+pub mod verifier;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

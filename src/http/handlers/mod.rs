@@ -4,6 +4,7 @@
 
 pub mod docs;
 pub mod health;
+pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod me;
@@ -73,6 +74,7 @@ pub async fn handle(
             )
             .await
         }
+        Route::Jwks => Ok(jwks::get(app, &request)),
         Route::Healthz => Ok(health::healthz()),
         Route::Readyz => health::readyz(app).await,
         Route::Metrics => Ok(metrics::get(app)),

@@ -41,6 +41,7 @@ pub const SCHEMA_PATH: &str = "/api/schema/";
         handlers::password_change::post,
         handlers::password_reset::request,
         handlers::password_reset::confirm,
+        handlers::jwks::get,
         handlers::health::healthz,
         handlers::health::readyz,
         handlers::metrics::get,
