@@ -26,5 +26,6 @@ pub mod logging;
 pub mod maintenance;
 pub mod metrics;
 pub mod reset;
+pub mod startup;
 pub mod store;
 pub mod throttle;

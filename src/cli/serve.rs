@@ -1,5 +1,5 @@
-//! `authd serve`: build the app from the configuration, listen, serve until
-//! SIGTERM/SIGINT, drain, exit 0.
+//! `authd serve`: build the app from the configuration, start it (see
+//! `startup`), serve until SIGTERM/SIGINT, drain, exit 0.
 //!
 //! With no configuration at all (a first run) or `DEBUG` on, it runs in
 //! development mode: a signing key is generated into `jwt.key_file` and the
@@ -13,7 +13,8 @@ use clap::Args;
 use super::{CliError, Context};
 use crate::app::{App, StartupError};
 use crate::auth::keys::{KeyError, KeySource};
-use crate::http::{shutdown_signal, Server};
+use crate::http::shutdown_signal;
+use crate::startup::{self, StartError};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -51,50 +52,22 @@ pub fn run(_args: ServeArgs, context: &Context) -> Result<(), CliError> {
     let (app, keys) = App::build(config, context.development)?;
     announce(&app, &keys);
     runtime.block_on(async {
-        if let Some(kv) = &app.kv {
-            kv.probe().await.map_err(|e| match &app.config.redis.url {
-                // The URL (password redacted) says which server refused.
-                Some(url) => CliError::Failed(format!("Redis at {url}: {e}")),
-                None => CliError::Failed(e.to_string()),
-            })?;
-        }
-        let server = Server::bind(app.clone(), bind)
-            .await
-            .map_err(|e| CliError::Failed(format!("cannot listen on {bind}: {e}")))?;
-        let address = server.local_addr()?;
-        // One signal stops both listeners.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let started = startup::start(&app, bind).await?;
+        let address = started.api_address()?;
         let signal = shutdown_signal()?;
         tracing::info!(%address, "listening on http://{address}");
-        let metrics = match app.config.metrics.bind {
-            None => None,
-            Some(metrics_bind) => {
-                let server = Server::bind_metrics(app.clone(), metrics_bind)
-                    .await
-                    .map_err(|e| {
-                        CliError::Failed(format!(
-                            "cannot listen on {metrics_bind} (metrics.bind): {e}"
-                        ))
-                    })?;
-                let metrics = server.local_addr()?;
-                tracing::info!(%metrics, "metrics on http://{metrics}/metrics");
-                let mut stopped = stopped.clone();
-                Some(tokio::spawn(server.run(async move {
-                    let _ = stopped.changed().await;
-                })))
-            }
-        };
-        server
-            .run(async move {
-                signal.await;
-                let _ = stop.send(true);
-            })
-            .await;
-        if let Some(metrics) = metrics {
-            let _ = metrics.await;
+        if let Some(metrics) = started.metrics_address() {
+            tracing::info!(%metrics, "metrics on http://{metrics}/metrics");
         }
+        started.run(signal).await;
         Ok(())
     })
+}
+
+impl From<StartError> for CliError {
+    fn from(error: StartError) -> CliError {
+        CliError::Failed(error.to_string())
+    }
 }
 
 fn announce(app: &App, keys: &KeySource) {

@@ -29,7 +29,6 @@ use tokio::net::TcpListener;
 use super::conn::{self, Connections, Limits, Watched};
 use super::edge::{self, Listener};
 use crate::app::App;
-use crate::heartbeat::{self, Heartbeat};
 
 /// Largest request head (request line and headers) accepted over HTTP/1.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -42,20 +41,16 @@ pub struct Server {
     app: App,
     listener: TcpListener,
     kind: Listener,
-    /// The public listener's: it says the server is running (see `heartbeat`).
-    heartbeat: Option<Heartbeat>,
 }
 
 impl Server {
-    /// Binds the API's listening socket and starts the server's heartbeat.
+    /// Binds the API's listening socket.
     pub async fn bind(app: App, addr: SocketAddr) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        let heartbeat = Some(heartbeat::start(&app).await);
         Ok(Server {
             app,
             listener,
             kind: Listener::Public,
-            heartbeat,
         })
     }
 
@@ -66,7 +61,6 @@ impl Server {
             app,
             listener,
             kind: Listener::Metrics,
-            heartbeat: None,
         })
     }
 
@@ -100,10 +94,6 @@ impl Server {
             .keep_alive_interval(Some(*http.header_read_timeout))
             .keep_alive_timeout(*http.header_read_timeout);
 
-        let pruner = match self.kind {
-            Listener::Public => crate::maintenance::spawn_auto_prune(&self.app),
-            Listener::Metrics => None,
-        };
         let kind = self.kind;
         tokio::pin!(shutdown);
         loop {
@@ -145,16 +135,10 @@ impl Server {
             });
         }
         drop(self.listener);
-        if let Some(pruner) = pruner {
-            pruner.abort();
-        }
         tracing::info!(grace = %humantime::format_duration(grace), "shutting down: finishing in-flight requests");
         tokio::select! {
             () = connections.close_all() => tracing::info!("all connections closed"),
             () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing the remaining connections"),
-        }
-        if let Some(heartbeat) = self.heartbeat {
-            heartbeat.stop().await;
         }
     }
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use authd::app::App;
 use authd::config::{Config, Secret};
-use authd::http::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -85,12 +84,12 @@ impl TestServer {
             .await
             .unwrap()
             .expect("build the app");
-        let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
+        let started = authd::startup::start(&app, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let base = format!("http://{}", server.local_addr().unwrap());
+        let base = format!("http://{}", started.api_address().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async {
+        tokio::spawn(started.run(async {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder()
