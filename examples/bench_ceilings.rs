@@ -80,7 +80,7 @@ fn serve_fixed_200(addr: SocketAddr) -> Result<(), String> {
 fn argon2_rate(duration: Duration) -> Result<(), String> {
     let loaded = load(LoadOptions::from_process(None, Vec::new())).map_err(|e| e.to_string())?;
     let config = loaded.config;
-    let hasher = config.password_hasher().map_err(|e| e.to_string())?;
+    let hasher = authd::auth::PasswordHasher::from_config(&config).map_err(|e| e.to_string())?;
     let password = Password::new("correct horse battery staple");
     let hash = hasher.hash_any(&password).map_err(|e| e.to_string())?;
     let threads = config.hash_workers();

@@ -13,7 +13,7 @@ use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
 use crate::auth::legacy_jwt::LegacyKeys;
 use crate::auth::tokens::TokenService;
-use crate::auth::{AccessCache, HashingPool};
+use crate::auth::{AccessCache, HashingPool, PasswordHasher};
 use crate::config::Config;
 use crate::db::Db;
 use crate::kv::Kv;
@@ -84,7 +84,7 @@ impl App {
             leeway: *jwt.leeway,
         };
         let pool = HashingPool::new(
-            config.password_hasher()?,
+            PasswordHasher::from_config(&config)?,
             config.hash_workers(),
             config.password.hash_queue as usize,
         )?;

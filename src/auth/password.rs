@@ -132,18 +132,17 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(params: HashParams) -> Result<PasswordHasher, HashingError> {
-        let argon_params = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            None,
-        )
-        .map_err(|e| HashingError::Params(e.to_string()))?;
+        let argon_params = params.argon2().map_err(HashingError::Params)?;
         Ok(PasswordHasher {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params),
             params,
             floors: HashFloors::NONE,
         })
+    }
+
+    /// The hasher `[password]` configures: its parameters and floors.
+    pub fn from_config(config: &crate::config::Config) -> Result<PasswordHasher, HashingError> {
+        Ok(PasswordHasher::new(config.hash_params())?.with_floors(config.hash_floors()))
     }
 
     /// The same hasher, refusing hashes below `floors`.

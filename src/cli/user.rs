@@ -11,7 +11,7 @@ use super::output::{self, OutputFormat};
 use super::password_input::read_password;
 use super::{database, CliError, Context};
 use crate::accounts::{AccountError, Accounts, Registration};
-use crate::auth::HashingPool;
+use crate::auth::{HashingPool, PasswordHasher};
 use crate::db::Db;
 use crate::domain::{rfc3339, Email, FullName, User, UserId, UserRef, UserUpdate};
 use crate::store::{Store, StoreError, UserQuery};
@@ -139,7 +139,7 @@ impl<'a> From<&'a User> for UserJson<'a> {
 pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
     let store = database::open_current(context)?;
     // One hashing worker: an admin command hashes at most one password.
-    let hashing = HashingPool::new(context.config.password_hasher()?, 1, 1)?;
+    let hashing = HashingPool::new(PasswordHasher::from_config(&context.config)?, 1, 1)?;
     let accounts = Accounts::new(Db::new(store), hashing, None);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

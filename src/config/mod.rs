@@ -669,11 +669,4 @@ impl Config {
             legacy_pbkdf2_iterations: self.password.legacy_pbkdf2_min_iterations,
         }
     }
-
-    /// The hasher of `[password]`: its parameters and floors.
-    pub fn password_hasher(
-        &self,
-    ) -> Result<crate::auth::PasswordHasher, crate::auth::HashingError> {
-        Ok(crate::auth::PasswordHasher::new(self.hash_params())?.with_floors(self.hash_floors()))
-    }
 }

@@ -256,8 +256,12 @@ fn key_material(at: &str, key: &SigningKeyConfig, debug: bool) -> Result<(), Fai
 }
 
 fn password(config: &Config) -> Result<(), Failure> {
-    crate::auth::PasswordHasher::new(config.hash_params())
-        .map_err(|e| ("password".to_string(), e.to_string()))?;
+    config.hash_params().argon2().map_err(|e| {
+        (
+            "password".to_string(),
+            format!("invalid argon2 parameters: {e}"),
+        )
+    })?;
     if config.password.hash_queue == 0 {
         return fail("password.hash_queue", "must be at least 1");
     }

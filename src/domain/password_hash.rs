@@ -66,6 +66,13 @@ pub struct HashParams {
 }
 
 impl HashParams {
+    /// The parameters as argon2 takes them; an error says which is out of
+    /// argon2's range (memory below 8 KiB per lane, zero passes, ...).
+    pub fn argon2(&self) -> Result<Params, String> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| e.to_string())
+    }
+
     /// True when no parameter is below `floor`'s.
     pub fn at_least(&self, floor: &HashParams) -> bool {
         self.memory_kib >= floor.memory_kib
