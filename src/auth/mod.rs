@@ -9,6 +9,7 @@ pub mod legacy_hash;
 pub mod legacy_jwt;
 mod legacy_tokens;
 mod password;
+mod sessions;
 pub mod tokens;
 
 pub use access_cache::AccessCache;
@@ -16,3 +17,4 @@ pub use hashing::{HashingPool, PoolBusy};
 pub use password::{
     HashFloors, HashMemory, HashParams, HashingError, PasswordHash, PasswordHasher, Verified,
 };
+pub use sessions::MAX_LISTED_SESSIONS;
