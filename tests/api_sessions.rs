@@ -10,7 +10,8 @@ use authd::domain::{self, ClientInfo, UserId};
 use authd::store::{NewRefreshToken, NewSession};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use common::server::{
-    access, blocking, http_suite, refresh, within_revocation_bound, Reply, TestServer, PASSWORD,
+    access, all_at_once, blocking, http_suite, refresh, within_revocation_bound, Reply, TestServer,
+    PASSWORD,
 };
 use common::TestDb;
 use reqwest::{Method, StatusCode};
@@ -24,6 +25,7 @@ http_suite!(
     another_users_session_is_not_found_and_not_ended,
     both_paths_need_an_access_token,
     the_list_is_bounded_to_the_newest_hundred,
+    ending_a_session_while_it_refreshes_never_fails,
 );
 
 /// A server that takes the client IP from `X-Forwarded-For`, as behind a
@@ -322,4 +324,52 @@ async fn the_list_is_bounded_to_the_newest_hundred(db: &TestDb) {
     assert_eq!(listed[1]["id"], "bulk104");
     assert_eq!(listed[99]["id"], "bulk006");
     assert_eq!(listed[1]["created_user_agent"], Value::Null);
+}
+
+/// A refresh and the end of its session at the same moment (a user ending
+/// a session from another device while it refreshes): either order is
+/// fine, but neither request may fail (on Postgres the two take row locks
+/// on the same session and token), and the session ends either way.
+async fn ending_a_session_while_it_refreshes_never_fails(db: &TestDb) {
+    let server = start(db).await;
+    server.register("ada@example.com").await;
+    let keeper = server.login("ada@example.com").await;
+    for round in 0..10 {
+        let login = server.login("ada@example.com").await;
+        let replies = all_at_once([
+            server
+                .client
+                .post(server.url("/api/auth/token/refresh/"))
+                .json(&json!({"refresh": refresh(&login)})),
+            server
+                .client
+                .delete(server.url(&format!("/api/auth/sessions/{}/", sid(&login))))
+                .bearer_auth(access(&keeper)),
+        ])
+        .await;
+        let (refreshed, ended) = (&replies[0], &replies[1]);
+        assert_eq!(
+            ended.status,
+            StatusCode::NO_CONTENT,
+            "round {round}: {}",
+            ended.text
+        );
+        assert!(
+            [StatusCode::OK, StatusCode::UNAUTHORIZED].contains(&refreshed.status),
+            "round {round}: {} {}",
+            refreshed.status,
+            refreshed.text
+        );
+        if refreshed.status == StatusCode::OK {
+            // It won the race, but its session is ended all the same.
+            server
+                .post(
+                    "/api/auth/token/refresh/",
+                    json!({"refresh": refresh(&refreshed.body)}),
+                )
+                .await
+                .assert_problem(401, "token_not_valid");
+        }
+    }
+    assert_eq!(sessions(&server, &access(&keeper)).await.len(), 1);
 }
