@@ -370,7 +370,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -403,7 +403,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         }
         'authd;token;help' {
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -742,7 +742,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         }
         'authd;help;token' {
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked')
             break
         }
         'authd;help;token;revoke' {

@@ -327,7 +327,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand revoke 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens'
-            cand list 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked'
+            cand list 'List a user''s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;token;revoke'= {
@@ -357,7 +357,7 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;token;help'= {
             cand revoke 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens'
-            cand list 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked'
+            cand list 'List a user''s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authd;token;help;revoke'= {
@@ -645,7 +645,7 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;help;token'= {
             cand revoke 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user''s tokens'
-            cand list 'List a user''s sessions with their refresh tokens: issued, expires, state, why revoked'
+            cand list 'List a user''s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
         }
         &'authd;help;token;revoke'= {
         }

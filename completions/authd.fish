@@ -213,7 +213,7 @@ complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_s
 complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_subcommand_from revoke list help" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_subcommand_from revoke list help" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_subcommand_from revoke list help" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
-complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_subcommand_from revoke list help" -f -a "list" -d 'List a user\'s sessions with their refresh tokens: issued, expires, state, why revoked'
+complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_subcommand_from revoke list help" -f -a "list" -d 'List a user\'s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
 complete -c authd -n "__fish_authd_using_subcommand token; and not __fish_seen_subcommand_from revoke list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from revoke" -l jti -d 'One refresh token, by its jti' -r
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from revoke" -l session -d 'One login session (the sid claim): its refresh and access tokens' -r
@@ -233,7 +233,7 @@ complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subco
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
-complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s sessions with their refresh tokens: issued, expires, state, why revoked'
+complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
 complete -c authd -n "__fish_authd_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand import; and not __fish_seen_subcommand_from django help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
@@ -416,7 +416,7 @@ complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcom
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from blacklist" -f -a "prune" -d 'Delete expired refresh tokens (revoked or not), expired reset tokens and empty sessions'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from blacklist" -f -a "stats" -d 'Count refresh and reset tokens by state (active, revoked, expired)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
-complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s sessions with their refresh tokens: issued, expires, state, why revoked'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'

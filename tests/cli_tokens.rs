@@ -171,6 +171,14 @@ async fn token_list_shows_sessions_and_why(db: &TestDb) {
     assert_eq!(live["tokens"][0]["revoked_reason"], "rotated");
     assert_eq!(live["tokens"][0]["replaced_by"], live["tokens"][1]["jti"]);
     assert_eq!(by_sid(&second)["revoked_reason"], "logout");
+    // Where each session was started and last refreshed from, as its owner sees it.
+    assert_eq!(live["state"], "active");
+    assert_eq!(live["created_ip"], "127.0.0.1");
+    assert_eq!(live["last_ip"], "127.0.0.1");
+    assert!(live["last_refreshed_at"].as_str().unwrap() >= live["created_at"].as_str().unwrap());
+    assert_eq!(by_sid(&second)["state"], "revoked");
+    assert_eq!(by_sid(&second)["last_refreshed_at"], Value::Null);
+    assert_eq!(by_sid(&second)["last_ip"], Value::Null);
 
     let (_, active, _) = authd(
         db,

@@ -60,6 +60,7 @@ fn login(store: &dyn Store, user_id: UserId, sid: &str) -> String {
             sid: sid.into(),
             user_id,
             created_at: domain::now(),
+            client: client(),
             refresh: NewRefreshToken {
                 jti: jti.clone(),
                 expires_at: later(3600),
@@ -67,6 +68,10 @@ fn login(store: &dyn Store, user_id: UserId, sid: &str) -> String {
         })
         .unwrap();
     jti
+}
+
+fn client() -> domain::ClientInfo {
+    domain::ClientInfo::new([192, 0, 2, 1].into(), Some("store-test"))
 }
 
 fn rotation(jti: &str, next: &str, grace: Duration) -> Rotation {
@@ -78,6 +83,7 @@ fn rotation(jti: &str, next: &str, grace: Duration) -> Rotation {
         },
         at: domain::now(),
         reuse_grace: grace,
+        client: client(),
     }
 }
 

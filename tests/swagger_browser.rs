@@ -89,14 +89,18 @@ fn swagger_ui_renders_every_operation_without_leaving_loopback() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(paths.len(), 20);
+    assert_eq!(paths.len(), 22);
     for path in &paths {
         assert!(
             dom.contains(&format!("data-path=\"{path}\"")),
             "{path} is rendered"
         );
     }
-    assert!(dom.contains("opblock-post") && dom.contains("opblock-get"));
+    assert!(
+        dom.contains("opblock-post")
+            && dom.contains("opblock-get")
+            && dom.contains("opblock-delete")
+    );
     assert!(
         dom.contains("Authorize"),
         "the Bearer scheme offers Authorize"

@@ -19,7 +19,7 @@
 use super::jwt::{new_id, TokenType};
 use super::legacy_jwt::{LegacyClaims, LegacyKeys};
 use super::tokens::{AuthError, Authenticated, LogoutScope, TokenPair, TokenService};
-use crate::domain::{self, UserRef};
+use crate::domain::{self, ClientInfo, UserRef};
 use crate::store::legacy_tokens::reason;
 use crate::store::{
     revoked_reason, LegacyBlacklistEntry, LegacyRedemption, NewRefreshToken, NewSession,
@@ -62,6 +62,7 @@ impl TokenService {
         &self,
         legacy: &LegacyKeys,
         token: &str,
+        client: ClientInfo,
     ) -> Result<TokenPair, AuthError> {
         let claims = legacy
             .verify(token, Some(TokenType::Refresh))
@@ -76,6 +77,7 @@ impl TokenService {
                 sid,
                 user_id: claims.user,
                 created_at: now,
+                client,
                 refresh: NewRefreshToken {
                     jti: pair.refresh.jti.clone(),
                     expires_at: pair.refresh.expires_at,

@@ -11,8 +11,10 @@ pub mod legacy_hash;
 pub mod legacy_jwt;
 mod legacy_tokens;
 mod password;
+mod sessions;
 pub mod tokens;
 
 pub use access_cache::AccessCache;
 pub use hashing::{HashingPool, PoolBusy};
 pub use password::{HashMemory, HashingError, PasswordHasher, Verified};
+pub use sessions::MAX_LISTED_SESSIONS;

@@ -17,7 +17,7 @@ use super::hashing::{HashingPool, PoolBusy};
 use super::jwt::{new_id, Claims, IssuedToken, JwtKeys, TokenType};
 use super::legacy_jwt::LegacyKeys;
 use crate::db::Db;
-use crate::domain::{self, Email, Password, User};
+use crate::domain::{self, ClientInfo, Email, Password, User};
 use crate::store::{
     revoked_reason, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, StoreError,
 };
@@ -36,6 +36,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("token not valid")]
     TokenNotValid,
+    /// Not one of the caller's live sessions (or no session at all).
+    #[error("no such session")]
+    UnknownSession,
     #[error(transparent)]
     Busy(#[from] PoolBusy),
     #[error(transparent)]
@@ -118,12 +121,14 @@ impl TokenService {
 
     /// Checks the credentials (the same hashing work for an unknown email, a
     /// wrong password and a disabled account), upgrades an outdated or
-    /// imported hash, and starts a session. A failed upgrade costs only the
-    /// upgrade, except for a legacy hash below its floor (see `password`).
+    /// imported hash, and starts a session recording `client`. A failed
+    /// upgrade costs only the upgrade, except for a legacy hash below its
+    /// floor (see `password`).
     pub async fn login(
         &self,
         email: Email,
         password: Password,
+        client: ClientInfo,
     ) -> Result<(User, TokenPair), AuthError> {
         let found = self.db.call(move |s| s.find_credentials(&email)).await?;
         let (user, stored) = match found {
@@ -146,7 +151,7 @@ impl TokenService {
                 tracing::warn!(user_id = %user.id, %error, "could not upgrade a password hash");
             }
         }
-        let (pair, started) = self.start_session(&user).await?;
+        let (pair, started) = self.start_session(&user, client).await?;
         // start_session set last_login to the session's start.
         let user = User {
             last_login: Some(started),
@@ -171,10 +176,12 @@ impl TokenService {
         Ok(())
     }
 
-    /// Starts a new session for `user`; returns its first pair and its start.
+    /// Starts a new session for `user` from `client`; returns its first
+    /// pair and its start.
     pub(super) async fn start_session(
         &self,
         user: &User,
+        client: ClientInfo,
     ) -> Result<(TokenPair, domain::Timestamp), AuthError> {
         let now = domain::now();
         let sid = new_id();
@@ -183,6 +190,7 @@ impl TokenService {
             sid,
             user_id: user.id,
             created_at: now,
+            client,
             refresh: NewRefreshToken {
                 jti: pair.refresh.jti.clone(),
                 expires_at: pair.refresh.expires_at,
@@ -205,11 +213,16 @@ impl TokenService {
     }
 
     /// Rotates a refresh token: the presented one is revoked, a new pair of
-    /// the same session returned. A token already rotated is refused, and
-    /// past the reuse grace its whole session is revoked.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+    /// the same session returned, and `client` recorded as the session's
+    /// last. A token already rotated is refused, and past the reuse grace
+    /// its whole session is revoked.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         if let Some(legacy) = self.legacy_for(refresh_token) {
-            return self.refresh_legacy(legacy, refresh_token).await;
+            return self.refresh_legacy(legacy, refresh_token, client).await;
         }
         let claims = self
             .keys
@@ -225,6 +238,7 @@ impl TokenService {
             },
             at: now,
             reuse_grace: self.reuse_grace,
+            client,
         };
         match self.db.call(move |s| s.rotate_refresh(&rotation)).await? {
             RotateOutcome::Rotated { user_id, sid }
@@ -357,9 +371,13 @@ impl TokenService {
         Ok(())
     }
 
-    /// A fresh session for `user` (after a password change, which ended
-    /// every other).
-    pub async fn new_session(&self, user: &User) -> Result<TokenPair, AuthError> {
-        Ok(self.start_session(user).await?.0)
+    /// A fresh session for `user` from `client` (after a password change,
+    /// which ended every other).
+    pub async fn new_session(
+        &self,
+        user: &User,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        Ok(self.start_session(user, client).await?.0)
     }
 }

@@ -19,7 +19,15 @@ pub enum OutputFormat {
 /// Columns of free text, which may wrap to fit the terminal. Every other
 /// column (ids, emails, timestamps, states) is kept whole: an email or a
 /// time cut in two is worse than a table wider than the terminal.
-const WRAPPING_COLUMNS: [&str; 5] = ["full name", "name", "reason", "value", "why"];
+const WRAPPING_COLUMNS: [&str; 7] = [
+    "full name",
+    "name",
+    "reason",
+    "value",
+    "why",
+    "created user agent",
+    "last user agent",
+];
 
 /// Narrower than this, a terminal's reported width is not believed (some
 /// report 0 columns): the table is printed unwrapped.

@@ -1,5 +1,6 @@
 //! `authd token revoke|list`: end one refresh token, one login session or
-//! every token of a user, and see a user's sessions with their tokens. The
+//! every token of a user, and see a user's sessions (where each was started
+//! and last refreshed from, as their owner sees them) with their tokens. The
 //! store is the one running servers check, so a revocation takes effect on
 //! all of them within `jwt.revocation_cache_ttl` (at most a second: each
 //! server reuses an access check that long).
@@ -10,14 +11,14 @@ use serde::Serialize;
 use super::output::{self, OutputFormat};
 use super::user::find_user;
 use super::{database, CliError, Context};
-use crate::domain::{self, rfc3339, Timestamp};
-use crate::store::{revoked_reason, RefreshInfo, RevokeScope};
+use crate::domain::{self, rfc3339, ClientInfo, Timestamp};
+use crate::store::{revoked_reason, RefreshInfo, RevokeScope, SessionInfo, SessionQuery};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Revoke one refresh token, one session (its refresh and access tokens), or all of a user's tokens.
     Revoke(RevokeTarget),
-    /// List a user's sessions with their refresh tokens: issued, expires, state, why revoked.
+    /// List a user's sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked.
     List {
         /// The account: its numeric id or its email.
         #[arg(long, value_name = "ID|EMAIL")]
@@ -57,9 +58,24 @@ struct TokenJson<'a> {
 struct SessionJson<'a> {
     session: &'a str,
     created_at: String,
+    created_ip: Option<String>,
+    created_user_agent: Option<&'a str>,
+    last_refreshed_at: Option<String>,
+    last_ip: Option<String>,
+    last_user_agent: Option<&'a str>,
+    state: &'static str,
     revoked_at: Option<String>,
     revoked_reason: Option<&'a str>,
     tokens: Vec<TokenJson<'a>>,
+}
+
+/// `revoked`, `active` (it can still be refreshed) or `expired`.
+fn session_state(session: &SessionInfo, now: &Timestamp) -> &'static str {
+    match session.revoked_at {
+        Some(_) => "revoked",
+        None if session.tokens.iter().any(|t| state(t, now) == "active") => "active",
+        None => "expired",
+    }
 }
 
 fn state(token: &RefreshInfo, now: &Timestamp) -> &'static str {
@@ -135,13 +151,29 @@ pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
         )),
         TokenCommand::List { user, active } => {
             let user = find_user(store, &user)?;
-            let sessions = store.list_sessions(user.id, active, now)?;
+            let sessions = store.list_sessions(&SessionQuery {
+                user_id: user.id,
+                live_only: active,
+                at: now,
+                limit: None,
+                with_tokens: true,
+            })?;
             let at = |t: &Option<Timestamp>| t.as_ref().map(rfc3339);
+            let ip = |c: &Option<ClientInfo>| c.as_ref().map(|c| c.ip().to_string());
             let json: Vec<SessionJson> = sessions
                 .iter()
                 .map(|s| SessionJson {
                     session: &s.sid,
                     created_at: rfc3339(&s.created_at),
+                    created_ip: ip(&s.created_by),
+                    created_user_agent: s.created_by.as_ref().and_then(ClientInfo::user_agent),
+                    last_refreshed_at: at(&s.last_refreshed_at),
+                    last_ip: ip(&s.last_refreshed_by),
+                    last_user_agent: s
+                        .last_refreshed_by
+                        .as_ref()
+                        .and_then(ClientInfo::user_agent),
+                    state: session_state(s, &now),
                     revoked_at: at(&s.revoked_at),
                     revoked_reason: s.revoked_reason.as_deref(),
                     tokens: s
@@ -166,35 +198,72 @@ pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
                     user.id, user.email
                 )),
                 OutputFormat::Table => {
-                    let mut table = output::table(&[
-                        "session",
-                        "refresh token (jti)",
-                        "issued",
-                        "expires",
-                        "state",
-                        "why",
-                    ]);
-                    for session in &json {
-                        for token in &session.tokens {
-                            table.add_row([
-                                session.session.to_string(),
-                                token.jti.to_string(),
-                                token.issued_at.clone(),
-                                token.expires_at.clone(),
-                                token.state.to_string(),
-                                token
-                                    .revoked_reason
-                                    .or(session.revoked_reason)
-                                    .unwrap_or("")
-                                    .to_string(),
-                            ]);
-                        }
-                    }
-                    output::print(table)
+                    output::print(sessions_table(&json))?;
+                    output::print("")?;
+                    output::print(tokens_table(&json))
                 }
             }
         }
     }
+}
+
+/// One row per session: when and from where it started and was last refreshed.
+fn sessions_table(sessions: &[SessionJson]) -> comfy_table::Table {
+    let mut table = output::table(&[
+        "session",
+        "created",
+        "created ip",
+        "created user agent",
+        "last refreshed",
+        "last ip",
+        "last user agent",
+        "state",
+        "why",
+    ]);
+    let text = |value: Option<&str>| value.unwrap_or("-").to_string();
+    for session in sessions {
+        table.add_row([
+            session.session.to_string(),
+            session.created_at.clone(),
+            text(session.created_ip.as_deref()),
+            text(session.created_user_agent),
+            text(session.last_refreshed_at.as_deref()),
+            text(session.last_ip.as_deref()),
+            text(session.last_user_agent),
+            session.state.to_string(),
+            session.revoked_reason.unwrap_or("").to_string(),
+        ]);
+    }
+    table
+}
+
+/// One row per refresh token, sessions in the order of the sessions table.
+fn tokens_table(sessions: &[SessionJson]) -> comfy_table::Table {
+    let mut table = output::table(&[
+        "session",
+        "refresh token (jti)",
+        "issued",
+        "expires",
+        "state",
+        "why",
+    ]);
+    for session in sessions {
+        for token in &session.tokens {
+            table.add_row([
+                session.session.to_string(),
+                token.jti.to_string(),
+                token.issued_at.clone(),
+                token.expires_at.clone(),
+                token.state.to_string(),
+                token
+                    .revoked_reason
+                    .or(session.revoked_reason)
+                    .unwrap_or("")
+                    .to_string(),
+            ]);
+        }
+    }
+    table
 }
 
 fn report(context: &Context, json: serde_json::Value, text: String) -> Result<(), CliError> {

@@ -2,6 +2,7 @@
 //! (HTTP body, CLI argument, config file) so that an invalid one cannot exist
 //! further in. Nothing here knows about HTTP, the CLI or SQL.
 
+mod client;
 mod email;
 mod full_name;
 mod password;
@@ -10,6 +11,7 @@ mod rate;
 mod time;
 mod user;
 
+pub use client::{ClientInfo, MAX_USER_AGENT_CHARS};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use password::{

@@ -248,6 +248,7 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
             AuthError::TokenNotValid => ApiError::TokenNotValid,
+            AuthError::UnknownSession => ApiError::NotFound,
             AuthError::Busy(busy) => busy.into(),
             AuthError::Store(error) => error.into(),
         }

@@ -1,6 +1,6 @@
 //! Reading requests at the edge: the JSON body (media type checked, size
 //! bounded while reading), its fields as DRF-style validation errors, the
-//! Bearer token and the refresh cookie.
+//! Bearer token, the refresh cookie, and who sent it ([`client_info`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,12 +8,23 @@ use std::fmt;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, USER_AGENT};
 use hyper::{HeaderMap, Request};
 use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldErrors};
+use crate::domain::ClientInfo;
+
+/// Who sent the request: the client IP the edge resolved through
+/// `http.trusted_proxies`, and the first `User-Agent` (bytes that are not
+/// UTF-8 replaced; cut to length by [`ClientInfo`]).
+pub fn client_info(client_ip: std::net::IpAddr, headers: &HeaderMap) -> ClientInfo {
+    let agent = headers
+        .get(USER_AGENT)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()));
+    ClientInfo::new(client_ip, agent.as_deref())
+}
 
 /// Reads the body as a JSON object, at most `limit` bytes.
 ///

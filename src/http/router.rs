@@ -1,7 +1,8 @@
 //! The route table: every path authd serves, with the methods each answers
 //! and what the OpenAPI document needs to know of it (whether it reads a
 //! body, needs a Bearer token, is throttled). Paths match with or without
-//! their trailing slash (no redirect); Swagger UI's assets live under
+//! their trailing slash (no redirect); a `{name}` segment matches any one
+//! non-empty segment (see [`Route::param`]); Swagger UI's assets live under
 //! `/swagger/`.
 
 use hyper::Method;
@@ -16,6 +17,10 @@ pub enum Route {
     Verify,
     Logout,
     Me,
+    /// The caller's live sessions.
+    Sessions,
+    /// One of the caller's sessions (`{id}`: its `sid`).
+    Session,
     PasswordChange,
     PasswordReset,
     PasswordResetConfirm,
@@ -33,6 +38,7 @@ pub enum Route {
 static POST: [Method; 1] = [Method::POST];
 static GET: [Method; 2] = [Method::GET, Method::HEAD];
 static GET_PATCH: [Method; 3] = [Method::GET, Method::HEAD, Method::PATCH];
+static DELETE: [Method; 1] = [Method::DELETE];
 
 /// Every path and its route, as API.md and the OpenAPI document write it;
 /// aliases of the old service after their canonical path.
@@ -45,6 +51,8 @@ const TABLE: &[(&str, Route)] = &[
     ("/api/auth/logout/", Route::Logout),
     ("/api/auth/token/blacklist/", Route::Logout),
     ("/api/auth/me/", Route::Me),
+    ("/api/auth/sessions/", Route::Sessions),
+    ("/api/auth/sessions/{id}/", Route::Session),
     ("/api/auth/password/change/", Route::PasswordChange),
     ("/api/auth/password/reset/", Route::PasswordReset),
     (
@@ -70,7 +78,9 @@ impl Route {
     pub fn methods(self) -> &'static [Method] {
         match self {
             Route::Me => &GET_PATCH,
-            Route::Jwks
+            Route::Session => &DELETE,
+            Route::Sessions
+            | Route::Jwks
             | Route::Healthz
             | Route::Readyz
             | Route::Metrics
@@ -87,7 +97,9 @@ impl Route {
     pub fn reads_body(self) -> bool {
         !matches!(
             self,
-            Route::Jwks
+            Route::Sessions
+                | Route::Session
+                | Route::Jwks
                 | Route::Healthz
                 | Route::Readyz
                 | Route::Metrics
@@ -101,7 +113,10 @@ impl Route {
 
     /// Whether the route needs `Authorization: Bearer <access token>`.
     pub fn needs_bearer(self) -> bool {
-        matches!(self, Route::Me | Route::PasswordChange)
+        matches!(
+            self,
+            Route::Me | Route::PasswordChange | Route::Sessions | Route::Session
+        )
     }
 
     /// Whether the route accepts the refresh token from the cookie.
@@ -139,6 +154,16 @@ impl Route {
     pub fn all_paths() -> impl Iterator<Item = (&'static str, Route)> {
         TABLE.iter().copied()
     }
+
+    /// The segment of `path` (a path this route resolved) that its
+    /// canonical path's `{name}` stands for, as sent (not percent-decoded).
+    pub fn param(self, path: &str) -> Option<&str> {
+        let pattern = without_slash(self.path()).split('/');
+        pattern
+            .zip(without_slash(path).split('/'))
+            .find(|(want, _)| is_param(want))
+            .map(|(_, got)| got)
+    }
 }
 
 /// The route of `path`, with or without its trailing slash.
@@ -146,9 +171,25 @@ pub fn resolve(path: &str) -> Option<Route> {
     let path = without_slash(path);
     TABLE
         .iter()
-        .find(|(known, _)| without_slash(known) == path)
+        .find(|(known, _)| matches(without_slash(known), path))
         .map(|(_, route)| *route)
         .or_else(|| path.starts_with(SWAGGER_ASSETS).then_some(Route::Swagger))
+}
+
+/// Whether `path` is `pattern`, a `{name}` segment matching any non-empty one.
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w == g || (is_param(w) && !g.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
+fn is_param(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
 }
 
 /// `path` without one trailing slash (`/` stays `/`).
@@ -186,6 +227,25 @@ mod tests {
         assert_eq!(resolve("/swaggerx"), None);
         assert_eq!(resolve("/swagger.json"), Some(Route::SwaggerJson));
         assert_eq!(resolve("/swagger.yaml"), Some(Route::SwaggerYaml));
+    }
+
+    #[test]
+    fn a_session_id_is_one_segment_of_its_path() {
+        assert_eq!(resolve("/api/auth/sessions"), Some(Route::Sessions));
+        assert_eq!(resolve("/api/auth/sessions/"), Some(Route::Sessions));
+        assert_eq!(resolve("/api/auth/sessions/ab12"), Some(Route::Session));
+        assert_eq!(resolve("/api/auth/sessions/ab12/"), Some(Route::Session));
+        assert_eq!(
+            Route::Session.param("/api/auth/sessions/ab12/"),
+            Some("ab12")
+        );
+        assert_eq!(
+            Route::Session.param("/api/auth/sessions/ab12"),
+            Some("ab12")
+        );
+        assert_eq!(resolve("/api/auth/sessions//"), None);
+        assert_eq!(resolve("/api/auth/sessions/ab12/x"), None);
+        assert_eq!(Route::Me.param("/api/auth/me/"), None);
     }
 
     #[test]

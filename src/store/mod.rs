@@ -47,7 +47,7 @@ pub use reset_queue::{Claimed, Finished, QueuedReset, ResetQueueStore};
 pub use reset_tokens::ResetTokenStore;
 pub use sessions::{
     AccessState, NewRefreshToken, NewSession, RefreshInfo, RevokeScope, RotateOutcome, Rotation,
-    SessionInfo, SessionStore,
+    SessionInfo, SessionQuery, SessionStore,
 };
 
 /// The connection pool at one moment, and the store's calls so far

@@ -84,13 +84,15 @@ mod tests {
     use super::*;
     use crate::config::{Config, ConnectionUrl};
     use crate::domain::PasswordHash;
-    use crate::domain::{Email, FullName, NewUser, Timestamp, UserId, UserRef};
+    use crate::domain::{ClientInfo, Email, FullName, NewUser, Timestamp, UserId, UserRef};
     use crate::store::legacy_tokens::{
         reason as legacy_reason, LegacyBlacklistEntry, LegacyRedemption,
     };
     use crate::store::prune;
     use crate::store::sessions::{NewRefreshToken, NewSession, RevokeScope, Rotation};
-    use crate::store::{self, migrate, revoked_reason, Claimed, Finished, Store, UserQuery};
+    use crate::store::{
+        self, migrate, revoked_reason, Claimed, Finished, SessionQuery, Store, UserQuery,
+    };
 
     /// Enough rows that a planner prefers any index to a scan, few enough to
     /// seed in well under a second.
@@ -110,11 +112,16 @@ mod tests {
             .to_lowercase()
     }
 
+    fn client() -> ClientInfo {
+        ClientInfo::new([192, 0, 2, 7].into(), Some("guard/1.0"))
+    }
+
     fn new_session(user_id: UserId, sid: &str, at: Timestamp) -> NewSession {
         NewSession {
             sid: sid.into(),
             user_id,
             created_at: at,
+            client: client(),
             refresh: NewRefreshToken {
                 jti: format!("{sid}-0"),
                 expires_at: at + chrono::Duration::days(1),
@@ -161,6 +168,7 @@ mod tests {
                     },
                     at,
                     reuse_grace: Duration::from_secs(1),
+                    client: client(),
                 })
                 .unwrap()
         };
@@ -175,8 +183,18 @@ mod tests {
             store::sessions::RotateOutcome::ReuseDetected { .. }
         ));
         store.session_user("g1").unwrap();
-        store.list_sessions(user.id, true, now).unwrap();
-        store.list_sessions(user.id, false, now).unwrap();
+        // The owner's list (live, bounded) and the admin's (all, with tokens).
+        for (live_only, limit, with_tokens) in [(true, Some(100), false), (false, None, true)] {
+            store
+                .list_sessions(&SessionQuery {
+                    user_id: user.id,
+                    live_only,
+                    at: now,
+                    limit,
+                    with_tokens,
+                })
+                .unwrap();
+        }
 
         for sid in ["g2", "g3", "g4"] {
             store
@@ -187,6 +205,14 @@ mod tests {
             .revoke_refresh_token("g2-0", revoked_reason::LOGOUT, now)
             .unwrap();
         for scope in [
+            RevokeScope::OwnSession {
+                user_id: user.id,
+                sid: "g4".into(),
+            },
+            RevokeScope::OwnSession {
+                user_id: user.id,
+                sid: "seed-1".into(),
+            },
             RevokeScope::Session("g2".into()),
             RevokeScope::OtherSessions {
                 user_id: user.id,

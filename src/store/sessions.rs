@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::StoreError;
-use crate::domain::{Timestamp, User, UserId};
+use crate::domain::{ClientInfo, Timestamp, User, UserId};
 
 /// A refresh token to record.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub struct NewSession {
     pub sid: String,
     pub user_id: UserId,
     pub created_at: Timestamp,
+    /// Who logged in: recorded as the session's `created_ip` and
+    /// `created_user_agent`.
+    pub client: ClientInfo,
     pub refresh: NewRefreshToken,
 }
 
@@ -41,6 +44,9 @@ pub struct Rotation {
     pub at: Timestamp,
     /// `jwt.refresh_reuse_grace`.
     pub reuse_grace: Duration,
+    /// Who refreshed: on success, the session's `last_ip` and
+    /// `last_user_agent`, with `at` as its `last_refreshed_at`.
+    pub client: ClientInfo,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +64,9 @@ pub enum RotateOutcome {
 pub enum RevokeScope {
     /// One session (logout `local`, `authd token revoke --session`).
     Session(String),
+    /// One session, only if it is `user_id`'s (the owner ending one of
+    /// their sessions): another user's session is left alone and counts 0.
+    OwnSession { user_id: UserId, sid: String },
     /// Every session of the user but one (logout `others`).
     OtherSessions { user_id: UserId, keep: String },
     /// Every session of the user, and `tokens_valid_after` moved to now
@@ -73,15 +82,35 @@ pub struct AccessState {
     pub session_revoked: bool,
 }
 
-/// A session with its refresh tokens, for `authd token list`.
+/// A session, with its refresh tokens when asked for (`authd token list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     pub sid: String,
     pub created_at: Timestamp,
+    /// Who started it; `None` for sessions started before authd recorded it.
+    pub created_by: Option<ClientInfo>,
+    /// The last successful refresh; `None` until the first.
+    pub last_refreshed_at: Option<Timestamp>,
+    /// Who made the last refresh; `None` until the first.
+    pub last_refreshed_by: Option<ClientInfo>,
     pub revoked_at: Option<Timestamp>,
     pub revoked_reason: Option<String>,
-    /// Oldest first.
+    /// Oldest first; empty unless [`SessionQuery::with_tokens`].
     pub tokens: Vec<RefreshInfo>,
+}
+
+/// Which of a user's sessions to list, newest first.
+#[derive(Debug, Clone)]
+pub struct SessionQuery {
+    pub user_id: UserId,
+    /// Only sessions that are not revoked and still hold an unrevoked,
+    /// unexpired refresh token at `at`.
+    pub live_only: bool,
+    pub at: Timestamp,
+    /// At most this many sessions (the newest); `None` for all.
+    pub limit: Option<u32>,
+    /// Also load each session's refresh tokens.
+    pub with_tokens: bool,
 }
 
 /// One refresh token row.
@@ -105,6 +134,8 @@ pub mod reason {
     pub const ADMIN_PASSWORD_SET: &str = "admin_password_set";
     pub const ADMIN_REVOKED: &str = "admin_revoked";
     pub const ACCOUNT_DISABLED: &str = "account_disabled";
+    /// The owner ended it (`DELETE /api/auth/sessions/{id}/`).
+    pub const ENDED_BY_OWNER: &str = "ended_by_owner";
 }
 
 pub trait SessionStore {
@@ -151,15 +182,8 @@ pub trait SessionStore {
         at: Timestamp,
     ) -> Result<bool, StoreError>;
 
-    /// The user's sessions, newest first, with their refresh tokens; with
-    /// `live_only`, only sessions that are not revoked and still hold an
-    /// unrevoked, unexpired token at `at`.
-    fn list_sessions(
-        &self,
-        user_id: UserId,
-        live_only: bool,
-        at: Timestamp,
-    ) -> Result<Vec<SessionInfo>, StoreError>;
+    /// The sessions `query` names, newest first (ties by id).
+    fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionInfo>, StoreError>;
 
     /// The user a session belongs to.
     fn session_user(&self, sid: &str) -> Result<Option<UserId>, StoreError>;

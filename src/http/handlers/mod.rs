@@ -13,6 +13,7 @@ pub mod password_change;
 pub mod password_reset;
 pub mod refresh;
 pub mod register;
+pub mod sessions;
 pub mod verify;
 
 use hyper::body::Incoming;
@@ -20,7 +21,7 @@ use hyper::{Method, Request};
 
 use super::edge::RequestInfo;
 use super::error::ApiError;
-use super::request::{cookie, Fields};
+use super::request::{client_info, cookie, Fields};
 use super::response::Response;
 use super::router::Route;
 use crate::app::App;
@@ -38,8 +39,10 @@ pub async fn handle(
     match route {
         Route::Register => throttled(app, scopes, &client, register::post(app, request)).await,
         Route::Login => {
+            let from = client_info(info.client_ip, request.headers());
             let answer =
-                throttled_by_email(app, scopes, request, client, |f| login::post(app, f)).await;
+                throttled_by_email(app, scopes, request, client, |f| login::post(app, f, from))
+                    .await;
             let status = answer.as_ref().map_or_else(|e| e.status(), |r| r.status());
             app.metrics.record_login(status.as_u16());
             answer
@@ -53,15 +56,21 @@ pub async fn handle(
         Route::PasswordResetConfirm => {
             throttled(app, scopes, &client, password_reset::confirm(app, request)).await
         }
-        Route::Refresh => refresh::post(app, request, info.peer).await,
+        Route::Refresh => {
+            let from = client_info(info.client_ip, request.headers());
+            refresh::post(app, request, info.peer, from).await
+        }
         Route::Verify => verify::post(app, request).await,
         Route::Logout => logout::post(app, request, info.peer).await,
         Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
         Route::Me => me::get(app, request).await,
+        Route::Sessions => sessions::list(app, request).await,
+        Route::Session => sessions::delete(app, request).await,
         Route::PasswordChange => {
             // Counted per user: the caller must be known first, and the old
             // password is checked only if the window has room.
             let caller = password_change::authenticate(app, &request).await?;
+            let from = client_info(info.client_ip, request.headers());
             let user = Identity {
                 user: Some(caller.user.id),
                 ..client
@@ -70,7 +79,7 @@ pub async fn handle(
                 app,
                 scopes,
                 &user,
-                password_change::post(app, caller, request),
+                password_change::post(app, caller, request, from),
             )
             .await
         }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::fields;
 use crate::app::App;
 use crate::auth::tokens::Authenticated;
-use crate::domain::Password;
+use crate::domain::{ClientInfo, Password};
 use crate::http::error::{password_field, ApiError};
 use crate::http::request::bearer_token;
 use crate::http::response::{token_pair, PairBody, Response};
@@ -57,6 +57,7 @@ pub async fn post(
     app: &App,
     caller: Authenticated,
     request: Request<Incoming>,
+    from: ClientInfo,
 ) -> Result<Response, ApiError> {
     let mut fields = fields(app, request).await?;
     let old = fields.secret("old_password");
@@ -73,6 +74,6 @@ pub async fn post(
         .change_password(&caller.user, request.old_password, request.new_password)
         .await
         .map_err(password_field("new_password"))?;
-    let pair = app.tokens.new_session(&caller.user).await?;
+    let pair = app.tokens.new_session(&caller.user, from).await?;
     Ok(token_pair(app, &pair, None))
 }

@@ -38,6 +38,8 @@ pub const SCHEMA_PATH: &str = "/api/schema/";
         handlers::logout::post,
         handlers::me::get,
         handlers::me::patch,
+        handlers::sessions::list,
+        handlers::sessions::delete,
         handlers::password_change::post,
         handlers::password_reset::request,
         handlers::password_reset::confirm,
@@ -55,6 +57,7 @@ pub const SCHEMA_PATH: &str = "/api/schema/";
     tags(
         (name = "accounts", description = "Registration and the caller's own account."),
         (name = "tokens", description = "Login, refresh rotation, verification and logout."),
+        (name = "sessions", description = "The caller's own login sessions: list them, end one."),
         (name = "password reset", description = "Reset by emailed single-use token."),
         (name = "operations", description = "Health, metrics and this documentation."),
     ),

@@ -292,18 +292,18 @@ fn revoke_all(
     at: Timestamp,
     reason: &str,
 ) -> Result<u64, StoreError> {
-    let sessions = tx
-        .execute(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
-            &[&at, &reason, &id.get()],
-        )
-        .map_err(db_error)?;
+    // Tokens before sessions, the order a rotation locks them in (see
+    // `sessions`), so a refresh racing this waits rather than deadlocks.
     tx.execute(
         "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
         &[&at, &reason, &id.get()],
     )
     .map_err(db_error)?;
-    Ok(sessions)
+    tx.execute(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+        &[&at, &reason, &id.get()],
+    )
+    .map_err(db_error)
 }
 
 /// Sets the hash, moves `tokens_valid_after` and revokes every session and

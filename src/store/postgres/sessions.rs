@@ -3,7 +3,12 @@
 //! re-checks `revoked_at IS NULL` against the committed row and finds nothing
 //! to update (READ COMMITTED semantics), so exactly one wins. The UPDATE and
 //! the INSERT of the next token are one statement (a data-modifying CTE), so
-//! a successful rotation is one prepared round trip and one commit.
+//! a successful rotation is one prepared round trip and one commit; the
+//! same statement records who refreshed on the session row.
+//!
+//! Lock order: a rotation locks its token row, then its session row. Every
+//! revocation therefore updates refresh tokens before sessions, so a logout
+//! racing a refresh of the same session waits rather than deadlocks.
 
 use std::time::Duration;
 
@@ -11,9 +16,10 @@ use postgres::Transaction;
 
 use super::{db_error, revoke_all, user_from_row, PostgresStore, ACCESS_STATE};
 use crate::domain::PasswordHash;
-use crate::domain::{Timestamp, UserId};
+use crate::domain::{ClientInfo, Timestamp, UserId};
 use crate::store::sessions::{
-    reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
+    reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionQuery,
+    SessionStore,
 };
 use crate::store::{RefreshInfo, SessionInfo, StoreError};
 
@@ -33,8 +39,15 @@ pub(super) fn insert_session(
     let user = session.user_id.get();
     let at = session.created_at;
     tx.execute(
-        "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)",
-        &[&session.sid, &user, &at],
+        "INSERT INTO sessions (id, user_id, created_at, created_ip, created_user_agent)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &session.sid,
+            &user,
+            &at,
+            &session.client.ip().to_string(),
+            &session.client.user_agent(),
+        ],
     )
     .map_err(db_error)?;
     tx.execute(
@@ -64,7 +77,10 @@ impl SessionStore for PostgresStore {
                  WHERE jti = $4 AND revoked_at IS NULL AND expires_at > $1
                    AND family IN (SELECT id FROM sessions WHERE revoked_at IS NULL)
                    AND user_id IN (SELECT id FROM users WHERE is_active)
-                 RETURNING user_id, family)
+                 RETURNING user_id, family),
+             touched AS (
+                 UPDATE sessions SET last_refreshed_at = $1, last_ip = $6, last_user_agent = $7
+                 WHERE id = (SELECT family FROM rotated))
              INSERT INTO refresh_tokens (jti, user_id, family, issued_at, expires_at)
              SELECT $3, user_id, family, $1, $5 FROM rotated
              RETURNING user_id, family";
@@ -80,6 +96,8 @@ impl SessionStore for PostgresStore {
                     &rotation.next.jti,
                     &rotation.jti,
                     &rotation.next.expires_at,
+                    &rotation.client.ip().to_string(),
+                    &rotation.client.user_agent(),
                 ],
             )
             .map_err(db_error)?;
@@ -120,21 +138,33 @@ impl SessionStore for PostgresStore {
         let mut tx = client.transaction().map_err(db_error)?;
         let revoked = match scope {
             RevokeScope::Session(sid) => revoke_session_rows(&mut tx, sid, why, at)?,
-            RevokeScope::OtherSessions { user_id, keep } => {
-                let count = tx
-                    .execute(
-                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-                         WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL",
-                        &[&at, &why, &user_id.get(), keep],
+            RevokeScope::OwnSession { user_id, sid } => {
+                let owned: bool = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2)",
+                        &[sid, &user_id.get()],
                     )
+                    .and_then(|row| row.try_get(0))
                     .map_err(db_error)?;
+                match owned {
+                    true => revoke_session_rows(&mut tx, sid, why, at)?,
+                    false => 0,
+                }
+            }
+            RevokeScope::OtherSessions { user_id, keep } => {
+                // Tokens before sessions: see the module doc.
                 tx.execute(
                     "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2
                      WHERE user_id = $3 AND family <> $4 AND revoked_at IS NULL",
                     &[&at, &why, &user_id.get(), keep],
                 )
                 .map_err(db_error)?;
-                count
+                tx.execute(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+                     WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL",
+                    &[&at, &why, &user_id.get(), keep],
+                )
+                .map_err(db_error)?
             }
             RevokeScope::AllSessions(user_id) => {
                 let count = revoke_all(&mut tx, *user_id, at, why)?;
@@ -189,30 +219,36 @@ impl SessionStore for PostgresStore {
         Ok(changed == 1)
     }
 
-    fn list_sessions(
-        &self,
-        user_id: UserId,
-        live_only: bool,
-        at: Timestamp,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionInfo>, StoreError> {
+        const LIST: &str = "SELECT s.id, s.created_at, s.created_ip, s.created_user_agent, s.last_refreshed_at,
+                    s.last_ip, s.last_user_agent, s.revoked_at, s.revoked_reason
+             FROM sessions s
+             WHERE s.user_id = $1 AND (NOT $2 OR (s.revoked_at IS NULL AND EXISTS (
+                 SELECT 1 FROM refresh_tokens t WHERE t.family = s.id AND t.revoked_at IS NULL AND t.expires_at > $3)))
+             ORDER BY s.created_at DESC, s.id LIMIT $4";
         let mut client = self.conn()?;
+        let limit = query.limit.map(i64::from);
+        let statement = client.prepared(LIST).map_err(db_error)?;
         let rows = client
             .query(
-                "SELECT s.id, s.created_at, s.revoked_at, s.revoked_reason FROM sessions s
-                 WHERE s.user_id = $1 AND (NOT $2 OR (s.revoked_at IS NULL AND EXISTS (
-                     SELECT 1 FROM refresh_tokens t WHERE t.family = s.id AND t.revoked_at IS NULL AND t.expires_at > $3)))
-                 ORDER BY s.created_at DESC, s.id",
-                &[&user_id.get(), &live_only, &at],
+                &statement,
+                &[&query.user_id.get(), &query.live_only, &query.at, &limit],
             )
             .map_err(db_error)?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for row in rows {
-            let sid: String = row.try_get(0).map_err(db_error)?;
-            let tokens = client
+        let mut sessions = rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<Vec<_>, postgres::Error>>()
+            .map_err(db_error)?;
+        if !query.with_tokens {
+            return Ok(sessions);
+        }
+        for session in &mut sessions {
+            session.tokens = client
                 .query(
                     "SELECT jti, issued_at, expires_at, revoked_at, revoked_reason, replaced_by FROM refresh_tokens
                      WHERE family = $1 ORDER BY issued_at, jti",
-                    &[&sid],
+                    &[&session.sid],
                 )
                 .map_err(db_error)?
                 .iter()
@@ -228,13 +264,6 @@ impl SessionStore for PostgresStore {
                 })
                 .collect::<Result<Vec<_>, postgres::Error>>()
                 .map_err(db_error)?;
-            sessions.push(SessionInfo {
-                sid,
-                created_at: row.try_get(1).map_err(db_error)?,
-                revoked_at: row.try_get(2).map_err(db_error)?,
-                revoked_reason: row.try_get(3).map_err(db_error)?,
-                tokens,
-            });
         }
         Ok(sessions)
     }
@@ -276,7 +305,27 @@ impl SessionStore for PostgresStore {
     }
 }
 
-/// Revokes one session and every live refresh token in it.
+/// A [`SessionInfo`] (without tokens) from the columns `list_sessions` selects.
+fn session_from_row(row: &postgres::Row) -> Result<SessionInfo, postgres::Error> {
+    Ok(SessionInfo {
+        sid: row.try_get(0)?,
+        created_at: row.try_get(1)?,
+        created_by: client(row.try_get(2)?, row.try_get(3)?),
+        last_refreshed_at: row.try_get(4)?,
+        last_refreshed_by: client(row.try_get(5)?, row.try_get(6)?),
+        revoked_at: row.try_get(7)?,
+        revoked_reason: row.try_get(8)?,
+        tokens: Vec::new(),
+    })
+}
+
+/// The client of a session's `*_ip` and `*_user_agent` columns; `None`
+/// without an address (rows from before they were recorded).
+fn client(ip: Option<String>, user_agent: Option<String>) -> Option<ClientInfo> {
+    let ip = ip?.parse().ok()?;
+    Some(ClientInfo::new(ip, user_agent.as_deref()))
+}
+
 /// Revokes the session of `jti` when that token was rotated longer than
 /// `grace` before `at` (a replayed, probably stolen token); returns it.
 fn revoke_if_reused(
@@ -309,22 +358,22 @@ fn revoke_if_reused(
     Ok(None)
 }
 
+/// Revokes one session and every live refresh token in it, tokens first
+/// (see the module doc).
 fn revoke_session_rows(
     tx: &mut Transaction<'_>,
     sid: &str,
     why: &str,
     at: Timestamp,
 ) -> Result<u64, StoreError> {
-    let count = tx
-        .execute(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
-            &[&at, &why, &sid],
-        )
-        .map_err(db_error)?;
     tx.execute(
         "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE family = $3 AND revoked_at IS NULL",
         &[&at, &why, &sid],
     )
     .map_err(db_error)?;
-    Ok(count)
+    tx.execute(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        &[&at, &why, &sid],
+    )
+    .map_err(db_error)
 }

@@ -10,9 +10,10 @@ use super::{
     db_error, from_micros, revoke_all, to_micros, user_from_row, SqliteStore, ACCESS_STATE,
 };
 use crate::domain::PasswordHash;
-use crate::domain::{Timestamp, UserId};
+use crate::domain::{ClientInfo, Timestamp, UserId};
 use crate::store::sessions::{
-    reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionStore,
+    reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionQuery,
+    SessionStore,
 };
 use crate::store::{RefreshInfo, SessionInfo, StoreError};
 
@@ -33,8 +34,17 @@ pub(super) fn insert_session(
 ) -> rusqlite::Result<()> {
     let at = to_micros(session.created_at);
     let user = session.user_id.get();
-    tx.prepare_cached("INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![session.sid, user, at])?;
+    tx.prepare_cached(
+        "INSERT INTO sessions (id, user_id, created_at, created_ip, created_user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        session.sid,
+        user,
+        at,
+        session.client.ip().to_string(),
+        session.client.user_agent()
+    ])?;
     tx.prepare_cached(INSERT_REFRESH)?.execute(params![
         session.refresh.jti,
         user,
@@ -103,6 +113,20 @@ impl SessionStore for SqliteStore {
                     ])
                 })
                 .map_err(db_error)?;
+            // By primary key, in the rotation's transaction: who refreshed last.
+            tx.prepare_cached(
+                "UPDATE sessions SET last_refreshed_at = ?1, last_ip = ?2, last_user_agent = ?3
+                 WHERE id = ?4",
+            )
+            .and_then(|mut touch| {
+                touch.execute(params![
+                    at,
+                    rotation.client.ip().to_string(),
+                    rotation.client.user_agent(),
+                    sid
+                ])
+            })
+            .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
             let user_id = UserId::new(user_id)
                 .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
@@ -145,6 +169,16 @@ impl SessionStore for SqliteStore {
         let at = to_micros(at);
         let revoked = match scope {
             RevokeScope::Session(sid) => revoke_session_rows(&tx, sid, why, at),
+            RevokeScope::OwnSession { user_id, sid } => tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND user_id = ?2)",
+                    params![sid, user_id.get()],
+                    |row| row.get::<_, bool>(0),
+                )
+                .and_then(|owned| match owned {
+                    true => revoke_session_rows(&tx, sid, why, at),
+                    false => Ok(0),
+                }),
             RevokeScope::OtherSessions { user_id, keep } => {
                 let sessions = tx.execute(
                     "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
@@ -216,34 +250,29 @@ impl SessionStore for SqliteStore {
         Ok(changed == 1)
     }
 
-    fn list_sessions(
-        &self,
-        user_id: UserId,
-        live_only: bool,
-        at: Timestamp,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionInfo>, StoreError> {
         let conn = self.conn()?;
-        let at = to_micros(at);
+        let limit = query.limit.map_or(-1, i64::from);
         let mut sessions = conn
-            .prepare(
-                "SELECT s.id, s.created_at, s.revoked_at, s.revoked_reason FROM sessions s
+            .prepare_cached(
+                "SELECT s.id, s.created_at, s.created_ip, s.created_user_agent, s.last_refreshed_at,
+                        s.last_ip, s.last_user_agent, s.revoked_at, s.revoked_reason
+                 FROM sessions s
                  WHERE s.user_id = ?1 AND (?2 = 0 OR (s.revoked_at IS NULL AND EXISTS (
                      SELECT 1 FROM refresh_tokens t WHERE t.family = s.id AND t.revoked_at IS NULL AND t.expires_at > ?3)))
-                 ORDER BY s.created_at DESC, s.id",
+                 ORDER BY s.created_at DESC, s.id LIMIT ?4",
             )
             .map_err(db_error)?
-            .query_map(params![user_id.get(), live_only, at], |row| {
-                Ok(SessionInfo {
-                    sid: row.get(0)?,
-                    created_at: from_micros(row.get(1)?)?,
-                    revoked_at: row.get::<_, Option<i64>>(2)?.map(from_micros).transpose()?,
-                    revoked_reason: row.get(3)?,
-                    tokens: Vec::new(),
-                })
-            })
+            .query_map(
+                params![query.user_id.get(), query.live_only, to_micros(query.at), limit],
+                session_from_row,
+            )
             .map_err(db_error)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db_error)?;
+        if !query.with_tokens {
+            return Ok(sessions);
+        }
         let mut tokens = conn
             .prepare(
                 "SELECT jti, issued_at, expires_at, revoked_at, revoked_reason, replaced_by FROM refresh_tokens
@@ -306,6 +335,32 @@ impl SessionStore for SqliteStore {
         .map_err(db_error)?;
         Ok(())
     }
+}
+
+/// A [`SessionInfo`] (without tokens) from the columns `list_sessions` selects.
+fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
+    let micros = |index| -> rusqlite::Result<Option<Timestamp>> {
+        row.get::<_, Option<i64>>(index)?
+            .map(from_micros)
+            .transpose()
+    };
+    Ok(SessionInfo {
+        sid: row.get(0)?,
+        created_at: from_micros(row.get(1)?)?,
+        created_by: client(row.get(2)?, row.get(3)?),
+        last_refreshed_at: micros(4)?,
+        last_refreshed_by: client(row.get(5)?, row.get(6)?),
+        revoked_at: micros(7)?,
+        revoked_reason: row.get(8)?,
+        tokens: Vec::new(),
+    })
+}
+
+/// The client of a session's `*_ip` and `*_user_agent` columns; `None`
+/// without an address (rows from before they were recorded).
+pub(crate) fn client(ip: Option<String>, user_agent: Option<String>) -> Option<ClientInfo> {
+    let ip = ip?.parse().ok()?;
+    Some(ClientInfo::new(ip, user_agent.as_deref()))
 }
 
 /// Revokes the session of `jti` when that token was rotated longer than
