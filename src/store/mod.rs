@@ -109,6 +109,12 @@ impl Backend {
 
 /// What can go wrong in the store. Messages never contain row values: a
 /// database's own detail lines (which can quote a row) are dropped.
+///
+/// That is why `Database` and `Unavailable` hold a string rather than the
+/// driver's error as a `#[source]`: the postgres driver's error displays
+/// its `DETAIL` line (`Key (email)=(...) already exists`), and a source is
+/// printed wherever the error chain is logged. The string keeps what an
+/// operator needs: the SQLSTATE and the primary message.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with this email already exists")]
