@@ -4,6 +4,7 @@
 //! documents each key; a test keeps it in step with this file.
 
 mod defaults;
+mod environment;
 mod load;
 mod validate;
 mod values;
