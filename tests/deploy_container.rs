@@ -371,7 +371,11 @@ fn the_compose_authd_service_becomes_healthy_as_the_image_user() {
         .cloned()
         .chain(strings(&services["authd"]["command"]))
         .collect();
-    let mut server = ServeProcess::start(rootfs.command(&image, &serve_argv, &env));
+    let (mut server, port) = ServeProcess::start_on_a_free_port(|port| {
+        set(&mut env, "PORT", port.to_string());
+        rootfs.command(&image, &serve_argv, &env)
+    });
+    set(&mut env, "PORT", port.to_string());
     wait_healthy(&rootfs, &image, &env);
 
     let uid = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
@@ -405,9 +409,12 @@ fn the_image_alone_keeps_its_sqlite_database_in_the_volume() {
     // `docker run -e SECRET_KEY=... authd`: the image's ENV and the secret.
     let mut env = image.env.clone();
     set(&mut env, "SECRET_KEY", TEST_SECRET.to_string());
-    set(&mut env, "PORT", free_port().to_string());
     let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
-    let mut server = ServeProcess::start(rootfs.command(&image, &argv, &env));
+    let (mut server, port) = ServeProcess::start_on_a_free_port(|port| {
+        set(&mut env, "PORT", port.to_string());
+        rootfs.command(&image, &argv, &env)
+    });
+    set(&mut env, "PORT", port.to_string());
     wait_healthy(&rootfs, &image, &env);
 
     let database = std::fs::metadata(rootfs.data.join("authd.db")).expect("authd.db in /data");

@@ -23,15 +23,17 @@ fn one_error_line(output: &Output) -> String {
 #[test]
 fn serve_listens_on_port_on_every_interface_and_healthcheck_finds_it() {
     let db = TestDb::sqlite();
-    let port = free_port().to_string();
-    let mut serve = db.authd();
-    serve
-        .env("SECRET_KEY", TEST_SECRET)
-        .env("AUTHD_LOG__LEVEL", "info")
-        .env("AUTHD_DATABASE__AUTO_MIGRATE", "true")
-        .env("PORT", &port)
-        .arg("serve");
-    let server = ServeProcess::start(serve);
+    let (server, port) = ServeProcess::start_on_a_free_port(|port| {
+        let mut serve = db.authd();
+        serve
+            .env("SECRET_KEY", TEST_SECRET)
+            .env("AUTHD_LOG__LEVEL", "info")
+            .env("AUTHD_DATABASE__AUTO_MIGRATE", "true")
+            .env("PORT", port.to_string())
+            .arg("serve");
+        serve
+    });
+    let port = port.to_string();
     assert_eq!(server.address(), format!("0.0.0.0:{port}"));
 
     // The same environment, as a container's HEALTHCHECK has it.

@@ -27,7 +27,34 @@ impl Drop for ServeProcess {
 impl ServeProcess {
     /// Starts `command` (already `authd serve ...`, logging at info or more)
     /// and waits for its listening line.
-    pub fn start(mut command: Command) -> ServeProcess {
+    pub fn start(command: Command) -> ServeProcess {
+        Self::try_start(command).unwrap_or_else(|seen| panic!("no listening line in {seen:?}"))
+    }
+
+    /// Starts a server on a port chosen before it runs (`$PORT`), made by
+    /// `command_for(port)`. Between choosing a free port and the server
+    /// binding it, another socket (an outgoing connection, another test)
+    /// may take it: then another port is tried, a few times.
+    pub fn start_on_a_free_port(
+        mut command_for: impl FnMut(u16) -> Command,
+    ) -> (ServeProcess, u16) {
+        let mut last = Vec::new();
+        for _ in 0..5 {
+            let port = super::free_port();
+            match Self::try_start(command_for(port)) {
+                Ok(server) => return (server, port),
+                Err(seen) if seen.iter().any(|l| l.contains("Address already in use")) => {
+                    last = seen;
+                }
+                Err(seen) => panic!("no listening line in {seen:?}"),
+            }
+        }
+        panic!("five free ports were taken before authd could bind them: {last:?}")
+    }
+
+    /// Like [`ServeProcess::start`], but gives back what the process said
+    /// when it exits (or stays silent for 20 s) without listening.
+    pub fn try_start(mut command: Command) -> Result<ServeProcess, Vec<String>> {
         command.stderr(Stdio::piped()).stdout(Stdio::null());
         let (sender, lines) = mpsc::channel();
         let all = Arc::new(Mutex::new(Vec::new()));
@@ -46,14 +73,15 @@ impl ServeProcess {
         });
         let mut seen = Vec::new();
         while process.base.is_empty() {
-            let line = process.lines.recv_timeout(Duration::from_secs(20));
-            let line = line.unwrap_or_else(|_| panic!("no listening line in {seen:?}"));
+            let Ok(line) = process.lines.recv_timeout(Duration::from_secs(20)) else {
+                return Err(seen);
+            };
             if let Some(address) = listening_address(&line) {
                 process.base = format!("http://{address}");
             }
             seen.push(line);
         }
-        process
+        Ok(process)
     }
 
     pub fn pid(&self) -> u32 {
