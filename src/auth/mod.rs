@@ -2,6 +2,7 @@
 //! keys, claims and their published JWKS, and the token lifecycle built on the store.
 
 mod access_cache;
+mod claims;
 mod hashing;
 pub mod jwks;
 pub mod jwt;
