@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::accounts::Accounts;
+use crate::audit::Audit;
 use crate::auth::jwks::Jwks;
 use crate::auth::jwt::{JwtKeys, TokenSettings};
 use crate::auth::keys::{self, KeySource};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub development: bool,
     /// What this instance's periodic prune did.
     pub prune: Arc<crate::maintenance::PruneStats>,
+    /// The audit log (see `audit`).
+    pub audit: Audit,
 }
 
 impl std::ops::Deref for App {
@@ -75,6 +78,7 @@ impl App {
     pub fn build(config: Config, development: bool) -> Result<(App, KeySource), StartupError> {
         let (signing_keys, key_source) = keys::signing_keys(&config, development)?;
         let db = Db::new(store::open_current(&config, store::Role::Server)?);
+        let audit = Audit::start(&config.audit, db.clone());
         let jwt = &config.jwt;
         let settings = TokenSettings {
             access_ttl: *jwt.access_ttl,
@@ -89,15 +93,26 @@ impl App {
             config.password.hash_queue as usize,
         )?;
         let access = AccessCache::new(*jwt.revocation_cache_ttl);
-        let accounts = Accounts::new(db.clone(), pool.clone(), Some(access.clone()));
+        let accounts = Accounts::new(
+            db.clone(),
+            pool.clone(),
+            Some(access.clone()),
+            audit.clone(),
+        );
         let jwt_keys = JwtKeys::new(signing_keys, settings);
         let jwks = Jwks::new(&jwt_keys);
-        let tokens =
-            TokenService::new(db.clone(), jwt_keys, pool, *jwt.refresh_reuse_grace, access)
-                .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
+        let tokens = TokenService::new(
+            db.clone(),
+            jwt_keys,
+            pool,
+            *jwt.refresh_reuse_grace,
+            access,
+            audit.clone(),
+        )
+        .with_legacy(LegacyKeys::from_config(&jwt.legacy_simplejwt));
         let kv = Kv::connect_lazy(&config.redis)?;
         let throttle = Arc::new(Throttle::new(&config.throttle, kv.clone()));
-        let reset = ResetService::start(&config, db.clone(), kv.clone())?;
+        let reset = ResetService::start(&config, db.clone(), kv.clone(), audit.clone())?;
         let prune = Arc::new(crate::maintenance::PruneStats::default());
         let metrics = Metrics::new(Sources {
             prune: Arc::clone(&prune),
@@ -106,6 +121,7 @@ impl App {
             throttle: Arc::clone(&throttle),
             reset: reset.stats(),
             readiness: Default::default(),
+            audit: audit.counters().clone(),
         });
         let docs = crate::http::openapi::documents(&config);
         let state = AppState {
@@ -121,6 +137,7 @@ impl App {
             kv,
             development,
             prune,
+            audit,
         };
         Ok((App(Arc::new(state)), key_source))
     }

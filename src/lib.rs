@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod allocator;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -308,7 +308,7 @@ async fn the_list_is_bounded_to_the_newest_hundred(db: &TestDb) {
                     sid: format!("bulk{n:03}"),
                     user_id,
                     created_at: at,
-                    client: ClientInfo::new([192, 0, 2, 1].into(), None),
+                    client: Some(ClientInfo::new([192, 0, 2, 1].into(), None)),
                     refresh: NewRefreshToken {
                         jti: format!("bulk-jti-{n:03}"),
                         expires_at: at + chrono::Duration::days(1),

@@ -60,7 +60,7 @@ fn login(store: &dyn Store, user_id: UserId, sid: &str) -> String {
             sid: sid.into(),
             user_id,
             created_at: domain::now(),
-            client: client(),
+            client: Some(client()),
             refresh: NewRefreshToken {
                 jti: jti.clone(),
                 expires_at: later(3600),
@@ -83,7 +83,7 @@ fn rotation(jti: &str, next: &str, grace: Duration) -> Rotation {
         },
         at: domain::now(),
         reuse_grace: grace,
-        client: client(),
+        client: Some(client()),
     }
 }
 

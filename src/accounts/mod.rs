@@ -8,17 +8,22 @@
 //!   the one place the password policy is applied and the hash is made;
 //! - after a change is committed, this instance forgets what it remembered
 //!   of the user's access checks (other instances within
-//!   `jwt.revocation_cache_ttl`), so no edge has to remember to.
+//!   `jwt.revocation_cache_ttl`), so no edge has to remember to;
+//! - every change is recorded in the audit log here, with the [`Origin`]
+//!   the edge passed (the API's client and request id, or the command's OS
+//!   user), so an edge cannot change an account without a record.
 
 mod error;
 
 pub use error::AccountError;
 
+use crate::audit::Audit;
 use crate::auth::{AccessCache, HashingPool};
 use crate::db::Db;
 use crate::domain::PasswordHash;
 use crate::domain::{
-    self, Email, FullName, NewPassword, NewUser, Password, User, UserId, UserRef, UserUpdate,
+    self, AuditEvent, Email, EventType, FullName, NewPassword, NewUser, Origin, Password, User,
+    UserId, UserRef, UserUpdate,
 };
 use crate::store::{revoked_reason, UserQuery};
 
@@ -40,19 +45,31 @@ pub struct Accounts {
     /// This instance's access checks (a server's); `None` for the CLI,
     /// which has none to forget.
     access: Option<AccessCache>,
+    audit: Audit,
 }
 
 impl Accounts {
-    pub fn new(db: Db, hashing: HashingPool, access: Option<AccessCache>) -> Accounts {
+    pub fn new(
+        db: Db,
+        hashing: HashingPool,
+        access: Option<AccessCache>,
+        audit: Audit,
+    ) -> Accounts {
         Accounts {
             db,
             hashing,
             access,
+            audit,
         }
     }
 
     /// Creates an account; `StoreError::EmailTaken` when the email is in use.
-    pub async fn register(&self, registration: Registration) -> Result<User, AccountError> {
+    /// Recorded as `register` from the API, `user_created` from a command.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        origin: &Origin,
+    ) -> Result<User, AccountError> {
         let password_hash = self
             .new_password_hash(
                 registration.password,
@@ -68,7 +85,15 @@ impl Accounts {
             is_superuser: registration.is_superuser,
             date_joined: domain::now(),
         };
-        Ok(self.db.call(move |s| s.create_user(&new_user)).await?)
+        let user = self.db.call(move |s| s.create_user(&new_user)).await?;
+        let kind = if origin.is_cli() {
+            EventType::UserCreated
+        } else {
+            EventType::Register
+        };
+        self.audit
+            .record(AuditEvent::success(kind, origin).user(&user));
+        Ok(user)
     }
 
     pub async fn find(&self, user: UserRef) -> Result<Option<User>, AccountError> {
@@ -79,34 +104,66 @@ impl Accounts {
         Ok(self.db.call(move |s| s.list_users(&query)).await?)
     }
 
-    /// Changes the profile fields `update` names.
-    pub async fn update(&self, id: UserId, update: UserUpdate) -> Result<User, AccountError> {
+    /// Changes the profile fields `update` names (the event's detail
+    /// lists them).
+    pub async fn update(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        origin: &Origin,
+    ) -> Result<User, AccountError> {
+        let changed = changed_fields(&update);
         let user = self.db.call(move |s| s.update_user(id, &update)).await?;
         self.forget(id);
+        let event = AuditEvent::success(EventType::UserUpdated, origin).user(&user);
+        self.audit.record(event.detail(changed));
         Ok(user)
     }
 
     /// Disables (every token cut off) or enables an account.
-    pub async fn set_active(&self, id: UserId, active: bool) -> Result<User, AccountError> {
+    pub async fn set_active(
+        &self,
+        id: UserId,
+        active: bool,
+        origin: &Origin,
+    ) -> Result<User, AccountError> {
         let user = self
             .db
             .call(move |s| s.set_active(id, active, domain::now()))
             .await?;
         self.forget(id);
+        let kind = if active {
+            EventType::UserEnabled
+        } else {
+            EventType::UserDisabled
+        };
+        self.audit
+            .record(AuditEvent::success(kind, origin).user(&user));
         Ok(user)
     }
 
-    pub async fn delete(&self, id: UserId) -> Result<(), AccountError> {
+    pub async fn delete(&self, user: &User, origin: &Origin) -> Result<(), AccountError> {
+        let id = user.id;
         self.db.call(move |s| s.delete_user(id)).await?;
         self.forget(id);
+        self.audit
+            .record(AuditEvent::success(EventType::UserDeleted, origin).user(user));
         Ok(())
     }
 
     /// An admin sets a password: every token of the account stops working.
-    pub async fn set_password(&self, user: &User, password: Password) -> Result<(), AccountError> {
+    pub async fn set_password(
+        &self,
+        user: &User,
+        password: Password,
+        origin: &Origin,
+    ) -> Result<(), AccountError> {
         let hash = self.new_password_hash_for(user, password).await?;
         self.store_password(user.id, hash, revoked_reason::ADMIN_PASSWORD_SET)
-            .await
+            .await?;
+        self.audit
+            .record(AuditEvent::success(EventType::PasswordSet, origin).user(user));
+        Ok(())
     }
 
     /// The owner changes their password with the old one: every token of
@@ -116,6 +173,7 @@ impl Accounts {
         user: &User,
         old: Password,
         new: Password,
+        origin: &Origin,
     ) -> Result<(), AccountError> {
         let email = user.email.clone();
         let stored = self
@@ -124,11 +182,18 @@ impl Accounts {
             .await?
             .map(|(_, hash)| hash);
         if !self.hashing.verify(old, stored).await?.matched {
+            self.audit.record(
+                AuditEvent::failure(EventType::PasswordChanged, "wrong_old_password", origin)
+                    .user(user),
+            );
             return Err(AccountError::WrongOldPassword);
         }
         let hash = self.new_password_hash_for(user, new).await?;
         self.store_password(user.id, hash, revoked_reason::PASSWORD_CHANGE)
-            .await
+            .await?;
+        self.audit
+            .record(AuditEvent::success(EventType::PasswordChanged, origin).user(user));
+        Ok(())
     }
 
     /// The hash of `password` for the account `user`, once it passes the
@@ -178,6 +243,20 @@ impl Accounts {
     }
 }
 
+/// The fields an update sets, for its audit event (names, never values).
+fn changed_fields(update: &UserUpdate) -> String {
+    [
+        ("full_name", update.full_name.is_some()),
+        ("is_staff", update.is_staff.is_some()),
+        ("is_superuser", update.is_superuser.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(name, _)| name)
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +280,7 @@ mod tests {
             Db::new(store),
             HashingPool::new(hasher, 1, 4).unwrap(),
             None,
+            Audit::log_only(),
         )
     }
 
@@ -217,6 +297,7 @@ mod tests {
     async fn every_way_a_password_changes_applies_the_policy() {
         let dir = tempfile::tempdir().unwrap();
         let accounts = accounts(dir.path());
+        let origin = Origin::cli();
         let registration = |password: &str| Registration {
             email: Email::parse("grace.hopper@example.com").unwrap(),
             full_name: FullName::parse("Grace Hopper").unwrap(),
@@ -224,16 +305,16 @@ mod tests {
             is_staff: false,
             is_superuser: false,
         };
-        let messages = rejected(accounts.register(registration("12345678")).await);
+        let messages = rejected(accounts.register(registration("12345678"), &origin).await);
         assert!(messages.contains(&"This password is entirely numeric.".to_string()));
         let user = accounts
-            .register(registration("correct horse battery staple"))
+            .register(registration("correct horse battery staple"), &origin)
             .await
             .unwrap();
 
         let similar = rejected(
             accounts
-                .set_password(&user, Password::new("grace.hopper"))
+                .set_password(&user, Password::new("grace.hopper"), &origin)
                 .await,
         );
         assert_eq!(similar, ["The password is too similar to the full name."]);
@@ -243,6 +324,7 @@ mod tests {
                     &user,
                     Password::new("correct horse battery staple"),
                     Password::new("password"),
+                    &origin,
                 )
                 .await,
         );
@@ -252,6 +334,7 @@ mod tests {
                     &user,
                     Password::new("not the password"),
                     Password::new("a much better passphrase"),
+                    &origin,
                 )
                 .await,
             Err(AccountError::WrongOldPassword)
@@ -261,6 +344,7 @@ mod tests {
                 &user,
                 Password::new("correct horse battery staple"),
                 Password::new("a much better passphrase"),
+                &origin,
             )
             .await
             .unwrap();

@@ -19,7 +19,7 @@
 use super::jwt::{new_id, TokenType};
 use super::legacy_jwt::{LegacyClaims, LegacyKeys};
 use super::tokens::{AuthError, Authenticated, LogoutScope, TokenPair, TokenService};
-use crate::domain::{self, ClientInfo, UserRef};
+use crate::domain::{self, AuditEvent, EventType, Origin, UserRef};
 use crate::store::legacy_tokens::reason;
 use crate::store::{
     revoked_reason, LegacyBlacklistEntry, LegacyRedemption, NewRefreshToken, NewSession,
@@ -62,7 +62,7 @@ impl TokenService {
         &self,
         legacy: &LegacyKeys,
         token: &str,
-        client: ClientInfo,
+        origin: &Origin,
     ) -> Result<TokenPair, AuthError> {
         let claims = legacy
             .verify(token, Some(TokenType::Refresh))
@@ -77,7 +77,7 @@ impl TokenService {
                 sid,
                 user_id: claims.user,
                 created_at: now,
-                client,
+                client: origin.client.clone(),
                 refresh: NewRefreshToken {
                     jti: pair.refresh.jti.clone(),
                     expires_at: pair.refresh.expires_at,
@@ -90,6 +90,12 @@ impl TokenService {
             .await?
         {
             tracing::info!(user_id = %claims.user, "exchanged a SimpleJWT refresh token for an authd session");
+            self.audit.record(
+                AuditEvent::success(EventType::Refresh, origin)
+                    .user_id(claims.user)
+                    .session(&pair.sid)
+                    .detail("simplejwt"),
+            );
             Ok(pair)
         } else {
             tracing::warn!(user_id = %claims.user, "refused a SimpleJWT refresh token: already used or blacklisted, or its user disabled or cut off");

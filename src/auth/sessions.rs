@@ -5,7 +5,7 @@
 //! forgets the user) and elsewhere within `jwt.revocation_cache_ttl`.
 
 use super::tokens::{AuthError, Authenticated, TokenService};
-use crate::domain;
+use crate::domain::{self, AuditEvent, EventType, Origin};
 use crate::store::{revoked_reason, RevokeScope, SessionInfo, SessionQuery};
 
 /// The most sessions the list answers: the newest. A user with more live
@@ -38,6 +38,7 @@ impl TokenService {
         &self,
         caller: &Authenticated,
         sid: &str,
+        origin: &Origin,
     ) -> Result<(), AuthError> {
         let scope = RevokeScope::OwnSession {
             user_id: caller.user.id,
@@ -51,6 +52,11 @@ impl TokenService {
             return Err(AuthError::UnknownSession);
         }
         self.forget_user(caller.user.id);
+        self.audit.record(
+            AuditEvent::success(EventType::SessionEnded, origin)
+                .user(&caller.user)
+                .session(sid),
+        );
         Ok(())
     }
 }

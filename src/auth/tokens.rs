@@ -16,8 +16,11 @@ use super::access_cache::AccessCache;
 use super::hashing::{HashingPool, PoolBusy};
 use super::jwt::{new_id, Claims, IssuedToken, JwtKeys, TokenType};
 use super::legacy_jwt::LegacyKeys;
+use crate::audit::Audit;
 use crate::db::Db;
-use crate::domain::{self, ClientInfo, Email, Password, User};
+use crate::domain::{
+    self, login_failure, AuditEvent, ClientInfo, Email, EventType, Origin, Password, User,
+};
 use crate::store::{
     revoked_reason, NewRefreshToken, NewSession, RevokeScope, RotateOutcome, Rotation, StoreError,
 };
@@ -25,6 +28,8 @@ use crate::store::{
 /// An access and a refresh token of one session.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
+    /// The session both belong to.
+    pub sid: String,
     pub access: IssuedToken,
     pub refresh: IssuedToken,
 }
@@ -57,6 +62,17 @@ pub enum LogoutScope {
     Global,
 }
 
+impl LogoutScope {
+    /// The word the API takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogoutScope::Local => "local",
+            LogoutScope::Others => "others",
+            LogoutScope::Global => "global",
+        }
+    }
+}
+
 /// A request authenticated by an access token.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -73,6 +89,7 @@ pub struct TokenService {
     pool: HashingPool,
     reuse_grace: Duration,
     access: AccessCache,
+    pub(super) audit: Audit,
 }
 
 impl TokenService {
@@ -82,6 +99,7 @@ impl TokenService {
         pool: HashingPool,
         reuse_grace: Duration,
         access: AccessCache,
+        audit: Audit,
     ) -> TokenService {
         TokenService {
             db,
@@ -90,6 +108,7 @@ impl TokenService {
             pool,
             reuse_grace,
             access,
+            audit,
         }
     }
 
@@ -128,17 +147,32 @@ impl TokenService {
         &self,
         email: Email,
         password: Password,
-        client: ClientInfo,
+        origin: &Origin,
     ) -> Result<(User, TokenPair), AuthError> {
+        let attempted = email.as_str().to_string();
         let found = self.db.call(move |s| s.find_credentials(&email)).await?;
         let (user, stored) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
         let verified = self.pool.verify(password.clone(), stored.clone()).await?;
-        let user = match user {
-            Some(user) if verified.matched && user.is_active => user,
-            _ => return Err(AuthError::InvalidCredentials),
+        let failure = match &user {
+            None => Some(login_failure::UNKNOWN_EMAIL),
+            Some(_) if !verified.matched => Some(login_failure::WRONG_PASSWORD),
+            Some(user) if !user.is_active => Some(login_failure::DISABLED),
+            Some(_) => None,
+        };
+        let user = match (user, failure) {
+            (Some(user), None) => user,
+            (user, reason) => {
+                let reason = reason.unwrap_or(login_failure::UNKNOWN_EMAIL);
+                let event = AuditEvent::failure(EventType::Login, reason, origin);
+                self.audit.record(match &user {
+                    Some(user) => event.user(user),
+                    None => event.email(&attempted),
+                });
+                return Err(AuthError::InvalidCredentials);
+            }
         };
         let stored = stored.expect("a match implies a stored hash");
         if verified.must_upgrade {
@@ -151,12 +185,17 @@ impl TokenService {
                 tracing::warn!(user_id = %user.id, %error, "could not upgrade a password hash");
             }
         }
-        let (pair, started) = self.start_session(&user, client).await?;
+        let (pair, started) = self.start_session(&user, origin.client.clone()).await?;
         // start_session set last_login to the session's start.
         let user = User {
             last_login: Some(started),
             ..user
         };
+        self.audit.record(
+            AuditEvent::success(EventType::Login, origin)
+                .user(&user)
+                .session(&pair.sid),
+        );
         Ok((user, pair))
     }
 
@@ -181,7 +220,7 @@ impl TokenService {
     pub(super) async fn start_session(
         &self,
         user: &User,
-        client: ClientInfo,
+        client: Option<ClientInfo>,
     ) -> Result<(TokenPair, domain::Timestamp), AuthError> {
         let now = domain::now();
         let sid = new_id();
@@ -207,6 +246,7 @@ impl TokenService {
         now: domain::Timestamp,
     ) -> TokenPair {
         TokenPair {
+            sid: sid.to_string(),
             access: self.keys.issue(TokenType::Access, user, sid, now),
             refresh: self.keys.issue(TokenType::Refresh, user, sid, now),
         }
@@ -219,10 +259,10 @@ impl TokenService {
     pub async fn refresh(
         &self,
         refresh_token: &str,
-        client: ClientInfo,
+        origin: &Origin,
     ) -> Result<TokenPair, AuthError> {
         if let Some(legacy) = self.legacy_for(refresh_token) {
-            return self.refresh_legacy(legacy, refresh_token, client).await;
+            return self.refresh_legacy(legacy, refresh_token, origin).await;
         }
         let claims = self
             .keys
@@ -238,12 +278,17 @@ impl TokenService {
             },
             at: now,
             reuse_grace: self.reuse_grace,
-            client,
+            client: origin.client.clone(),
         };
         match self.db.call(move |s| s.rotate_refresh(&rotation)).await? {
             RotateOutcome::Rotated { user_id, sid }
                 if user_id == claims.user() && sid == claims.sid =>
             {
+                self.audit.record(
+                    AuditEvent::success(EventType::Refresh, origin)
+                        .user_id(user_id)
+                        .session(&sid),
+                );
                 Ok(pair)
             }
             RotateOutcome::Rotated { .. } => {
@@ -253,6 +298,7 @@ impl TokenService {
             RotateOutcome::ReuseDetected { sid } => {
                 self.forget_user(claims.user());
                 tracing::warn!(user_id = %claims.user(), session = %sid, "refresh token reuse detected; session revoked");
+                self.record_reuse(claims.user(), &sid, origin);
                 Err(AuthError::TokenNotValid)
             }
             RotateOutcome::Refused => Err(AuthError::TokenNotValid),
@@ -327,7 +373,12 @@ impl TokenService {
 
     /// Ends the session(s) `scope` names. Idempotent for any refresh token
     /// this server signed, expired or already revoked.
-    pub async fn logout(&self, refresh_token: &str, scope: LogoutScope) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        refresh_token: &str,
+        scope: LogoutScope,
+        origin: &Origin,
+    ) -> Result<(), AuthError> {
         if let Some(legacy) = self.legacy_for(refresh_token) {
             return self.logout_legacy(legacy, refresh_token, scope).await;
         }
@@ -351,8 +402,9 @@ impl TokenService {
                 .db
                 .call(move |s| s.revoke_if_reused(&jti, now, grace))
                 .await?;
-            if reused.is_some() {
+            if let Some(sid) = reused {
                 self.forget_user(claims.user());
+                self.record_reuse(claims.user(), &sid, origin);
             }
             return Ok(());
         }
@@ -368,16 +420,28 @@ impl TokenService {
             .call(move |s| s.revoke_sessions(&revoke, revoked_reason::LOGOUT, now))
             .await?;
         self.forget_user(claims.user());
+        self.audit.record(
+            AuditEvent::success(EventType::Logout, origin)
+                .user_id(claims.user())
+                .session(&claims.sid)
+                .detail(scope.name()),
+        );
         Ok(())
+    }
+
+    /// A rotated refresh token came back after the grace: its session
+    /// `sid` was revoked.
+    fn record_reuse(&self, user: crate::domain::UserId, sid: &str, origin: &Origin) {
+        self.audit.record(
+            AuditEvent::failure(EventType::RefreshReuse, "session_revoked", origin)
+                .user_id(user)
+                .session(sid),
+        );
     }
 
     /// A fresh session for `user` from `client` (after a password change,
     /// which ended every other).
-    pub async fn new_session(
-        &self,
-        user: &User,
-        client: ClientInfo,
-    ) -> Result<TokenPair, AuthError> {
-        Ok(self.start_session(user, client).await?.0)
+    pub async fn new_session(&self, user: &User, origin: &Origin) -> Result<TokenPair, AuthError> {
+        Ok(self.start_session(user, origin.client.clone()).await?.0)
     }
 }

@@ -8,12 +8,15 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::{self, OutputFormat};
 use super::{database, CliError, Context};
+use crate::audit::Audit;
+use crate::domain::{AuditEvent, EventType, Origin};
 use crate::import::django::{self, DatabaseSource, DumpdataSource, ImportError, Report, Source};
 use crate::store::OnConflict;
 
@@ -90,7 +93,22 @@ pub fn run(command: ImportCommand, context: &Context) -> Result<(), CliError> {
         bar.inc(rows)
     });
     bar.finish_and_clear();
-    render(&report?, context.output)
+    let report = report?;
+    if !report.dry_run {
+        let audit = Audit::for_command(&context.config.audit, Arc::clone(&store));
+        audit.record(
+            AuditEvent::success(EventType::DjangoImport, &Origin::cli()).detail(format!(
+                "read={} imported={} updated={} skipped={} rejected={} blacklisted_tokens={}",
+                report.read,
+                report.imported,
+                report.updated,
+                report.skipped,
+                report.rejected.len(),
+                report.blacklist.imported
+            )),
+        );
+    }
+    render(&report, context.output)
 }
 
 impl From<ImportError> for CliError {

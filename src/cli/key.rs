@@ -15,9 +15,11 @@ use serde::Serialize;
 
 use super::output::{self, OutputFormat};
 use super::{CliError, Context};
+use crate::audit::Audit;
 use crate::auth::key_material::generate_private_pem;
 use crate::auth::keys::{configured_keys, generate_secret};
 use crate::config::{KeyAlgorithm, KeyState};
+use crate::domain::{AuditEvent, EventType, Origin};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -142,12 +144,40 @@ fn generate(
         private_key_file: file,
         state,
     };
+    key_audit(context).record(
+        AuditEvent::success(EventType::KeyGenerated, &Origin::cli()).detail(format!(
+            "id={} algorithm={} state={}",
+            json.id,
+            json.algorithm,
+            match json.state {
+                KeyState::Active => "active",
+                KeyState::Next => "next",
+            }
+        )),
+    );
     match context.output {
         OutputFormat::Json => output::print_json(&json),
         OutputFormat::Table => {
             eprintln!("{}", guidance(&json));
             output::print(entry_text(&json))
         }
+    }
+}
+
+/// Where `key generate` records its event: the configured database when
+/// it is there (a named one, or the default SQLite file where it exists),
+/// else the log line only. Generating a key needs no database, so on a
+/// workstation with none this must neither fail nor create one.
+fn key_audit(context: &Context) -> Audit {
+    let configured = context.database_url_source.is_some()
+        || crate::store::sqlite_file(&context.config).is_some_and(|path| path.exists());
+    match configured.then(|| super::database::open_current(context)) {
+        Some(Ok(store)) => Audit::for_command(&context.config.audit, store),
+        Some(Err(error)) => {
+            tracing::warn!(target: "authd::audit", %error, "the key_generated event is logged only: the database could not be opened");
+            Audit::log_only()
+        }
+        None => Audit::log_only(),
     }
 }
 

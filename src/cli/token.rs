@@ -5,13 +5,16 @@
 //! all of them within `jwt.revocation_cache_ttl` (at most a second: each
 //! server reuses an access check that long).
 
+use std::sync::Arc;
+
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{self, OutputFormat};
 use super::user::find_user;
 use super::{database, CliError, Context};
-use crate::domain::{self, rfc3339, ClientInfo, Timestamp};
+use crate::audit::Audit;
+use crate::domain::{self, rfc3339, AuditEvent, ClientInfo, EventType, Origin, Timestamp};
 use crate::store::{revoked_reason, RefreshInfo, RevokeScope, SessionInfo, SessionQuery};
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +91,8 @@ fn state(token: &RefreshInfo, now: &Timestamp) -> &'static str {
 
 pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
     let store = database::open_current(context)?;
+    let audit = Audit::for_command(&context.config.audit, Arc::clone(&store));
+    let revoked_event = || AuditEvent::success(EventType::TokenRevoked, &Origin::cli());
     let store = store.as_ref();
     let now = domain::now();
     match command {
@@ -98,6 +103,7 @@ pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
             if !revoked && !store.refresh_token_known(&jti)? {
                 return Err(CliError::Failed(format!("no refresh token with jti {jti}")));
             }
+            audit.record(revoked_event().detail(format!("refresh token {jti}")));
             let text = if revoked {
                 format!("Revoked refresh token {jti}.")
             } else {
@@ -112,14 +118,20 @@ pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
         TokenCommand::Revoke(RevokeTarget {
             session: Some(sid), ..
         }) => {
-            if store.session_user(&sid)?.is_none() {
+            let Some(owner) = store.session_user(&sid)? else {
                 return Err(CliError::Failed(format!("no such session: {sid}")));
-            }
+            };
             let revoked = store.revoke_sessions(
                 &RevokeScope::Session(sid.clone()),
                 revoked_reason::ADMIN_REVOKED,
                 now,
             )?;
+            audit.record(
+                revoked_event()
+                    .user_id(owner)
+                    .session(&sid)
+                    .detail("session"),
+            );
             let text = if revoked == 0 {
                 "was already revoked"
             } else {
@@ -140,6 +152,7 @@ pub fn run(command: TokenCommand, context: &Context) -> Result<(), CliError> {
                 revoked_reason::ADMIN_REVOKED,
                 now,
             )?;
+            audit.record(revoked_event().user(&user).detail("all sessions"));
             report(
                 context,
                 serde_json::json!({"revoked": {"user": user.id.get(), "sessions": revoked}}),

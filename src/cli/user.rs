@@ -3,6 +3,8 @@
 //! password set here passes the same policy, and setting one cuts off the
 //! account's existing tokens.
 
+use std::sync::Arc;
+
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -11,9 +13,10 @@ use super::output::{self, OutputFormat};
 use super::password_input::read_password;
 use super::{database, CliError, Context};
 use crate::accounts::{AccountError, Accounts, Registration};
+use crate::audit::Audit;
 use crate::auth::{HashingPool, PasswordHasher};
 use crate::db::Db;
-use crate::domain::{rfc3339, Email, FullName, User, UserId, UserRef, UserUpdate};
+use crate::domain::{rfc3339, Email, FullName, Origin, User, UserId, UserRef, UserUpdate};
 use crate::store::{Store, StoreError, UserQuery};
 
 #[derive(Debug, Subcommand)]
@@ -140,7 +143,8 @@ pub fn run(command: UserCommand, context: &Context) -> Result<(), CliError> {
     let store = database::open_current(context)?;
     // One hashing worker: an admin command hashes at most one password.
     let hashing = HashingPool::new(PasswordHasher::from_config(&context.config)?, 1, 1)?;
-    let accounts = Accounts::new(Db::new(store), hashing, None);
+    let audit = Audit::for_command(&context.config.audit, Arc::clone(&store));
+    let accounts = Accounts::new(Db::new(store), hashing, None, audit);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -152,6 +156,7 @@ async fn apply(
     context: &Context,
     accounts: &Accounts,
 ) -> Result<(), CliError> {
+    let origin = Origin::cli();
     match command {
         UserCommand::Create {
             email,
@@ -168,12 +173,15 @@ async fn apply(
                 is_staff: staff,
                 is_superuser: superuser,
             };
-            let user = accounts.register(registration).await.map_err(|e| match e {
-                AccountError::Store(StoreError::EmailTaken) => {
-                    CliError::Failed(format!("a user with email {email} already exists"))
-                }
-                other => other.into(),
-            })?;
+            let user = accounts
+                .register(registration, &origin)
+                .await
+                .map_err(|e| match e {
+                    AccountError::Store(StoreError::EmailTaken) => {
+                        CliError::Failed(format!("a user with email {email} already exists"))
+                    }
+                    other => other.into(),
+                })?;
             show(context.output, &user)
         }
         UserCommand::List {
@@ -242,15 +250,24 @@ async fn apply(
                 ));
             }
             let user = find(accounts, &target).await?;
-            show(context.output, &accounts.update(user.id, update).await?)
+            show(
+                context.output,
+                &accounts.update(user.id, update, &origin).await?,
+            )
         }
         UserCommand::Disable(target) => {
             let user = find(accounts, &target).await?;
-            show(context.output, &accounts.set_active(user.id, false).await?)
+            show(
+                context.output,
+                &accounts.set_active(user.id, false, &origin).await?,
+            )
         }
         UserCommand::Enable(target) => {
             let user = find(accounts, &target).await?;
-            show(context.output, &accounts.set_active(user.id, true).await?)
+            show(
+                context.output,
+                &accounts.set_active(user.id, true, &origin).await?,
+            )
         }
         UserCommand::SetPassword {
             target,
@@ -258,7 +275,7 @@ async fn apply(
         } => {
             let user = find(accounts, &target).await?;
             accounts
-                .set_password(&user, read_password(password_stdin)?)
+                .set_password(&user, read_password(password_stdin)?, &origin)
                 .await?;
             show(context.output, &find(accounts, &target).await?)
         }
@@ -274,7 +291,7 @@ async fn apply(
                     "not deleted",
                 )?;
             }
-            accounts.delete(user.id).await?;
+            accounts.delete(&user, &origin).await?;
             match context.output {
                 OutputFormat::Json => output::print_json(&UserJson::from(&user)),
                 OutputFormat::Table => {

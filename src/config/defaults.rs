@@ -192,6 +192,16 @@ impl Default for BlacklistConfig {
     }
 }
 
+impl Default for AuditConfig {
+    fn default() -> AuditConfig {
+        AuditConfig {
+            table: true,
+            retention: Duration::secs(90 * 24 * 3600),
+            queue: 4096,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> LogConfig {
         LogConfig {

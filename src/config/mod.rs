@@ -36,6 +36,7 @@ pub struct Config {
     pub reset: ResetConfig,
     pub mail: MailConfig,
     pub blacklist: BlacklistConfig,
+    pub audit: AuditConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub docs: DocsConfig,
@@ -386,6 +387,20 @@ pub enum SmtpTls {
 pub struct BlacklistConfig {
     /// How often `serve` prunes expired tokens; `0s` switches it off.
     pub auto_prune_interval: Duration,
+}
+
+/// The audit log (see `audit`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Whether events are stored in the `audit_events` table; the JSON log
+    /// lines (target `authd::audit`) are written either way.
+    pub table: bool,
+    /// How long stored events are kept; `0s` keeps them forever.
+    pub retention: Duration,
+    /// Events waiting for the background writer; past it they are dropped
+    /// (and counted), never waited for.
+    pub queue: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

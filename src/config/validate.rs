@@ -26,6 +26,7 @@ pub fn validate(config: &Config) -> Result<(), Failure> {
     password(config)?;
     throttle(config)?;
     reset_and_mail(config)?;
+    audit(config)?;
     log(config)
 }
 
@@ -328,6 +329,13 @@ fn reset_and_mail(config: &Config) -> Result<(), Failure> {
 }
 
 /// `scheme://host[:port]` with scheme http or https and nothing after.
+fn audit(config: &Config) -> Result<(), Failure> {
+    if !(1..=1_000_000).contains(&config.audit.queue) {
+        return fail("audit.queue", "must be between 1 and 1000000");
+    }
+    Ok(())
+}
+
 fn is_origin(text: &str) -> bool {
     text.split_once("://").is_some_and(|(scheme, host)| {
         matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')

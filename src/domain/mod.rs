@@ -2,6 +2,7 @@
 //! (HTTP body, CLI argument, config file) so that an invalid one cannot exist
 //! further in. Nothing here knows about HTTP, the CLI or SQL.
 
+mod audit;
 mod client;
 mod email;
 mod full_name;
@@ -11,6 +12,7 @@ mod rate;
 mod time;
 mod user;
 
+pub use audit::{login_failure, Actor, AuditEvent, EventType, Origin, Outcome};
 pub use client::{ClientInfo, MAX_USER_AGENT_CHARS};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};

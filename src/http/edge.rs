@@ -26,11 +26,13 @@ use super::router::{self, Route};
 use crate::app::App;
 
 /// What a handler may need to know about the request beyond its body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestInfo {
     pub client_ip: IpAddr,
     /// The TCP peer (a proxy, when there is one).
     pub peer: IpAddr,
+    /// The request's `X-Request-Id` (the client's, or minted).
+    pub request_id: HeaderValue,
 }
 
 /// Which of the server's listeners a request came in on.
@@ -60,7 +62,9 @@ pub async fn handle(
             app.config.http.forwarded_header,
         ),
         peer: peer.ip(),
+        request_id: request_id.clone(),
     };
+    let client_ip = info.client_ip;
     let method = request.method().clone();
     let path = request.uri().path();
     let route =
@@ -107,7 +111,7 @@ pub async fn handle(
         status = response.status().as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         request_id = %request_id.to_str().unwrap_or("-"),
-        client_ip = %info.client_ip,
+        client_ip = %client_ip,
     );
     response
 }

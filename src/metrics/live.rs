@@ -27,6 +27,8 @@ pub struct Sources {
     pub reset: Arc<ResetStats>,
     pub prune: Arc<crate::maintenance::PruneStats>,
     pub readiness: Arc<LastReadiness>,
+    /// Registered as counters, not read at the scrape.
+    pub audit: crate::audit::AuditCounters,
 }
 
 /// The answer of this instance's latest `/readyz` check. Reading it at a

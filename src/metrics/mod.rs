@@ -3,7 +3,8 @@
 //! histograms by route; throttle decisions by scope and outcome; logins by
 //! outcome; the hashing pool's wait times; and, read at each scrape
 //! (`live`), the hashing queue, the database pool, Redis, the reset
-//! requests and the latest readiness check. Label values come from closed sets (routes, scopes, outcomes,
+//! requests and the latest readiness check; and the audit log's events by
+//! type and outcome, and those it dropped. Label values come from closed sets (routes, scopes, outcomes,
 //! status codes), so the series stay bounded whatever clients send.
 
 mod live;
@@ -111,6 +112,16 @@ impl Metrics {
             "build",
             "The authd build",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register(
+            "audit_events",
+            "Audit events recorded, by type and outcome (aggregate rows count as what they stand for)",
+            sources.audit.events.clone(),
+        );
+        registry.register(
+            "audit_events_dropped",
+            "Audit events not stored, by reason (queue_full: the writer fell behind; write_failed: the database refused the batch)",
+            sources.audit.dropped.clone(),
         );
         let readiness = std::sync::Arc::clone(&sources.readiness);
         registry.register_collector(Box::new(sources));

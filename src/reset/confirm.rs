@@ -7,7 +7,7 @@
 
 use super::{ResetError, ResetService, ResetToken};
 use crate::accounts::{AccountError, Accounts};
-use crate::domain::Password;
+use crate::domain::{AuditEvent, EventType, Origin, Password};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {
@@ -28,6 +28,7 @@ impl ResetService {
         accounts: &Accounts,
         token: &str,
         new_password: Password,
+        origin: &Origin,
     ) -> Result<(), ConfirmError> {
         let token = ResetToken::parse(token).ok_or(ConfirmError::InvalidToken)?;
         let (user, place) = self
@@ -40,6 +41,8 @@ impl ResetService {
             return Err(ConfirmError::InvalidToken);
         }
         accounts.forget(user.id);
+        self.audit
+            .record(AuditEvent::success(EventType::ResetConfirmed, origin).user(&user));
         Ok(())
     }
 }

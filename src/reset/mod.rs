@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
+use crate::audit::Audit;
 use crate::config::Config;
 use crate::db::Db;
-use crate::domain::{self, Email};
+use crate::domain::{self, AuditEvent, Email, EventType, Origin};
 use crate::kv::Kv;
 use crate::store::StoreError;
 pub use confirm::ConfirmError;
@@ -43,6 +44,7 @@ pub struct ResetService {
     /// Tells this instance's dispatcher that it queued a row.
     wake: Arc<Notify>,
     dispatcher: tokio::task::JoinHandle<()>,
+    audit: Audit,
 }
 
 /// Counts for metrics. A request moves them the same whether or not it
@@ -68,7 +70,12 @@ pub enum ResetSetupError {
 
 impl ResetService {
     /// Starts the dispatcher; must run within a tokio runtime.
-    pub fn start(config: &Config, db: Db, kv: Option<Kv>) -> Result<ResetService, ResetSetupError> {
+    pub fn start(
+        config: &Config,
+        db: Db,
+        kv: Option<Kv>,
+        audit: Audit,
+    ) -> Result<ResetService, ResetSetupError> {
         if config.reset.queue.is_some() {
             tracing::warn!("reset.queue is no longer used (reset emails wait in the database, one per account); remove it");
         }
@@ -115,18 +122,26 @@ impl ResetService {
             stats,
             wake,
             dispatcher,
+            audit,
         })
     }
 
     /// Queues a reset email for `email` if an active account has it. The
     /// same one statement whether it does or not, and nothing returned
-    /// tells which; an error means nothing was queued.
-    pub async fn request(&self, email: Email) -> Result<(), StoreError> {
+    /// tells which; an error means nothing was queued. The audit log
+    /// keeps the difference: a row for an existing account, a count for
+    /// unknown emails (so a flood of made-up addresses adds no rows).
+    pub async fn request(&self, email: Email, origin: &Origin) -> Result<(), StoreError> {
         let at = domain::now();
+        let address = email.as_str().to_string();
         let queued = self.db.call(move |s| s.enqueue_reset(&email, at)).await?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if queued {
             self.wake.notify_one();
+            self.audit
+                .record(AuditEvent::success(EventType::ResetRequested, origin).email(&address));
+        } else {
+            self.audit.reset_requested_for_unknown_email(origin);
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ macro_rules! user_columns {
     };
 }
 
+pub mod audit;
 pub mod import;
 pub mod legacy_tokens;
 pub mod migrate;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::domain::PasswordHash;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+pub use audit::{AuditQuery, AuditStats, AuditStore, AuditSubject, StoredAuditEvent};
 pub use import::{ImportOutcome, ImportStore, ImportedUser, OnConflict};
 pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
@@ -149,6 +151,7 @@ pub type StepDecision<'a> =
 /// The SQL store.
 pub trait Store:
     SessionStore
+    + AuditStore
     + ResetTokenStore
     + ResetQueueStore
     + PruneStore

@@ -121,7 +121,7 @@ mod tests {
             sid: sid.into(),
             user_id,
             created_at: at,
-            client: client(),
+            client: Some(client()),
             refresh: NewRefreshToken {
                 jti: format!("{sid}-0"),
                 expires_at: at + chrono::Duration::days(1),
@@ -168,7 +168,7 @@ mod tests {
                     },
                     at,
                     reuse_grace: Duration::from_secs(1),
-                    client: client(),
+                    client: Some(client()),
                 })
                 .unwrap()
         };

@@ -29,8 +29,8 @@ pub struct NewSession {
     pub user_id: UserId,
     pub created_at: Timestamp,
     /// Who logged in: recorded as the session's `created_ip` and
-    /// `created_user_agent`.
-    pub client: ClientInfo,
+    /// `created_user_agent` (`None`: not known, as for an import).
+    pub client: Option<ClientInfo>,
     pub refresh: NewRefreshToken,
 }
 
@@ -46,7 +46,7 @@ pub struct Rotation {
     pub reuse_grace: Duration,
     /// Who refreshed: on success, the session's `last_ip` and
     /// `last_user_agent`, with `at` as its `last_refreshed_at`.
-    pub client: ClientInfo,
+    pub client: Option<ClientInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,4 +200,14 @@ pub trait SessionStore {
         old: &crate::domain::PasswordHash,
         new: &crate::domain::PasswordHash,
     ) -> Result<(), StoreError>;
+}
+
+/// The stored form of a client's IP.
+pub(crate) fn client_ip(client: &Option<ClientInfo>) -> Option<String> {
+    client.as_ref().map(|client| client.ip().to_string())
+}
+
+/// The stored user agent of a client.
+pub(crate) fn client_agent(client: &Option<ClientInfo>) -> Option<&str> {
+    client.as_ref().and_then(ClientInfo::user_agent)
 }

@@ -5,7 +5,7 @@
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::domain::{ClientInfo, Email, Password};
+use crate::domain::{Email, Origin, Password};
 use crate::http::error::{ApiError, Problem};
 use crate::http::request::Fields;
 use crate::http::response::{token_pair, PairBody, Response};
@@ -54,10 +54,10 @@ impl LoginRequest {
     ),
     security(()),
 )]
-pub async fn post(app: &App, fields: Fields, from: ClientInfo) -> Result<Response, ApiError> {
+pub async fn post(app: &App, fields: Fields, origin: Origin) -> Result<Response, ApiError> {
     let request = LoginRequest::parse(fields)?;
     // No account can have an address that does not parse: the same answer as a wrong password.
     let email = Email::parse(&request.email).map_err(|_| ApiError::InvalidCredentials)?;
-    let (user, pair) = app.tokens.login(email, request.password, from).await?;
+    let (user, pair) = app.tokens.login(email, request.password, &origin).await?;
     Ok(token_pair(app, &pair, Some(&user)))
 }

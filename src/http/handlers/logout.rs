@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::refresh_token;
 use crate::app::App;
 use crate::auth::tokens::LogoutScope;
+use crate::domain::Origin;
 use crate::http::error::{ApiError, Problem};
 use crate::http::response::{empty_object, set_refresh_cookie, EmptyBody, Response};
 
@@ -80,9 +81,12 @@ pub async fn post(
     app: &App,
     request: Request<Incoming>,
     peer: std::net::IpAddr,
+    origin: Origin,
 ) -> Result<Response, ApiError> {
     let request = LogoutRequest::read(app, request, peer).await?;
-    app.tokens.logout(&request.refresh, request.scope).await?;
+    app.tokens
+        .logout(&request.refresh, request.scope, &origin)
+        .await?;
     let mut response = empty_object();
     if request.scope != LogoutScope::Others {
         set_refresh_cookie(app, &mut response, None);

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
-use crate::domain::{FullName, UserUpdate};
+use crate::domain::{FullName, Origin, UserUpdate};
 use crate::http::error::ApiError;
 use crate::http::request::bearer_token;
 use crate::http::response::{json, Response, UserBody};
@@ -44,7 +44,11 @@ pub async fn get(app: &App, request: Request<Incoming>) -> Result<Response, ApiE
     responses((status = 200, description = "The updated account.", body = UserBody)),
     security(("bearer" = [])),
 )]
-pub async fn patch(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
+pub async fn patch(
+    app: &App,
+    request: Request<Incoming>,
+    origin: Origin,
+) -> Result<Response, ApiError> {
     let token = bearer_token(request.headers())?.to_string();
     let caller = app.tokens.authenticate(&token).await?;
     let mut fields = fields(app, request).await?;
@@ -59,6 +63,6 @@ pub async fn patch(app: &App, request: Request<Incoming>) -> Result<Response, Ap
         full_name: request.full_name,
         ..Default::default()
     };
-    let user = app.accounts.update(caller.user.id, update).await?;
+    let user = app.accounts.update(caller.user.id, update, &origin).await?;
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }

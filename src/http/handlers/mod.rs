@@ -25,8 +25,12 @@ use super::request::{client_info, cookie, Fields};
 use super::response::Response;
 use super::router::Route;
 use crate::app::App;
+use crate::domain::{AuditEvent, EventType, Origin};
 use crate::metrics::ThrottleOutcome;
-use crate::throttle::{Identity, Scope};
+use crate::throttle::{window_key, Decision, Identity, Scope};
+
+/// The longest an email address can be (RFC 5321's path limit).
+const MAX_EMAIL_CHARS: usize = 254;
 
 pub async fn handle(
     app: &App,
@@ -36,52 +40,67 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let client = Identity::client(app.throttle.client(info.client_ip));
     let scopes = route.throttle_scopes();
+    // Who asked, for the audit log: only the routes that change something
+    // record events, so only they pay for it.
+    let asked_by = || origin(&info, request.headers());
     match route {
-        Route::Register => throttled(app, scopes, &client, register::post(app, request)).await,
+        Route::Register => {
+            let origin = asked_by();
+            let work = register::post(app, request, origin.clone());
+            throttled(app, scopes, &client, &origin, work).await
+        }
         Route::Login => {
-            let from = client_info(info.client_ip, request.headers());
-            let answer =
-                throttled_by_email(app, scopes, request, client, |f| login::post(app, f, from))
-                    .await;
+            let origin = asked_by();
+            let answer = throttled_by_email(app, scopes, request, client, &origin, |f| {
+                login::post(app, f, origin.clone())
+            })
+            .await;
             let status = answer.as_ref().map_or_else(|e| e.status(), |r| r.status());
             app.metrics.record_login(status.as_u16());
             answer
         }
         Route::PasswordReset => {
-            throttled_by_email(app, scopes, request, client, |f| {
-                password_reset::request(app, f)
+            let origin = asked_by();
+            throttled_by_email(app, scopes, request, client, &origin, |f| {
+                password_reset::request(app, f, origin.clone())
             })
             .await
         }
         Route::PasswordResetConfirm => {
-            throttled(app, scopes, &client, password_reset::confirm(app, request)).await
+            let origin = asked_by();
+            let work = password_reset::confirm(app, request, origin.clone());
+            throttled(app, scopes, &client, &origin, work).await
         }
         Route::Refresh => {
-            let from = client_info(info.client_ip, request.headers());
-            refresh::post(app, request, info.peer, from).await
+            let origin = asked_by();
+            refresh::post(app, request, info.peer, origin).await
         }
         Route::Verify => verify::post(app, request).await,
-        Route::Logout => logout::post(app, request, info.peer).await,
-        Route::Me if request.method() == Method::PATCH => me::patch(app, request).await,
+        Route::Logout => {
+            let origin = asked_by();
+            logout::post(app, request, info.peer, origin).await
+        }
+        Route::Me if request.method() == Method::PATCH => {
+            let origin = asked_by();
+            me::patch(app, request, origin).await
+        }
         Route::Me => me::get(app, request).await,
         Route::Sessions => sessions::list(app, request).await,
-        Route::Session => sessions::delete(app, request).await,
+        Route::Session => {
+            let origin = asked_by();
+            sessions::delete(app, request, origin).await
+        }
         Route::PasswordChange => {
             // Counted per user: the caller must be known first, and the old
             // password is checked only if the window has room.
             let caller = password_change::authenticate(app, &request).await?;
-            let from = client_info(info.client_ip, request.headers());
+            let origin = asked_by();
             let user = Identity {
                 user: Some(caller.user.id),
                 ..client
             };
-            throttled(
-                app,
-                scopes,
-                &user,
-                password_change::post(app, caller, request, from),
-            )
-            .await
+            let work = password_change::post(app, caller, request, origin.clone());
+            throttled(app, scopes, &user, &origin, work).await
         }
         Route::Jwks => Ok(jwks::get(app, &request)),
         Route::Healthz => Ok(health::healthz()),
@@ -93,6 +112,12 @@ pub async fn handle(
         Route::Swagger => docs::swagger(app, &request),
         Route::Redoc => Ok(docs::redoc(app)),
     }
+}
+
+/// The audit origin of an API request.
+fn origin(info: &RequestInfo, headers: &hyper::HeaderMap) -> Origin {
+    let request_id = info.request_id.to_str().ok().map(str::to_string);
+    Origin::api(client_info(info.client_ip, headers), request_id)
 }
 
 /// The body of a request (bounded by `http.max_body_bytes`), as fields.
@@ -142,6 +167,7 @@ async fn throttled(
     app: &App,
     scopes: &[Scope],
     identity: &Identity,
+    origin: &Origin,
     work: impl std::future::Future<Output = Result<Response, ApiError>>,
 ) -> Result<Response, ApiError> {
     let record = |outcome| {
@@ -170,6 +196,7 @@ async fn throttled(
         for decision in verdict.decisions.iter().filter(|d| !d.allowed()) {
             app.metrics
                 .record_throttle(decision.scope.name(), ThrottleOutcome::Throttled);
+            record_refusal(app, decision, identity, origin);
         }
         ApiError::Throttled(headline.retry_after()).into_response()
     };
@@ -186,6 +213,7 @@ async fn throttled_by_email<Work>(
     scopes: &[Scope],
     request: Request<Incoming>,
     client: Identity,
+    origin: &Origin,
     work: impl FnOnce(Fields) -> Work,
 ) -> Result<Response, ApiError>
 where
@@ -196,5 +224,25 @@ where
         email: fields.peek_string("email"),
         ..client
     };
-    throttled(app, scopes, &identity, work(fields)).await
+    throttled(app, scopes, &identity, origin, work(fields)).await
+}
+
+/// The audit event of a scope that refused: one per identity and window
+/// (see `audit::refusals`). The email is the one the client sent, cut to
+/// what an address can be, since it may be anything.
+fn record_refusal(app: &App, decision: &Decision, identity: &Identity, origin: &Origin) {
+    let key = window_key(decision.scope, identity);
+    app.audit
+        .throttle_refused(&key, decision.outcome.until_free, || {
+            // The reason is the scope that refused.
+            let scope = decision.scope.name();
+            let mut event = AuditEvent::failure(EventType::ThrottleRefused, scope, origin);
+            if let Some(user) = identity.user {
+                event = event.user_id(user);
+            }
+            if let Some(email) = &identity.email {
+                event = event.email(&email.chars().take(MAX_EMAIL_CHARS).collect::<String>());
+            }
+            event
+        });
 }

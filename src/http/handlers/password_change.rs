@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::fields;
 use crate::app::App;
 use crate::auth::tokens::Authenticated;
-use crate::domain::{ClientInfo, Password};
+use crate::domain::{Origin, Password};
 use crate::http::error::{password_field, ApiError};
 use crate::http::request::bearer_token;
 use crate::http::response::{token_pair, PairBody, Response};
@@ -57,7 +57,7 @@ pub async fn post(
     app: &App,
     caller: Authenticated,
     request: Request<Incoming>,
-    from: ClientInfo,
+    origin: Origin,
 ) -> Result<Response, ApiError> {
     let mut fields = fields(app, request).await?;
     let old = fields.secret("old_password");
@@ -71,9 +71,14 @@ pub async fn post(
         _ => return Err(ApiError::Internal),
     };
     app.accounts
-        .change_password(&caller.user, request.old_password, request.new_password)
+        .change_password(
+            &caller.user,
+            request.old_password,
+            request.new_password,
+            &origin,
+        )
         .await
         .map_err(password_field("new_password"))?;
-    let pair = app.tokens.new_session(&caller.user, from).await?;
+    let pair = app.tokens.new_session(&caller.user, &origin).await?;
     Ok(token_pair(app, &pair, None))
 }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::fields;
 use crate::app::App;
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Origin, Password};
 use crate::http::error::ApiError;
 use crate::http::request::Fields;
 use crate::http::response::{json, DetailBody, Response};
@@ -56,7 +56,7 @@ pub struct PasswordResetConfirmRequest {
         body = DetailBody, example = json!({"detail": REQUESTED}))),
     security(()),
 )]
-pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError> {
+pub async fn request(app: &App, mut fields: Fields, origin: Origin) -> Result<Response, ApiError> {
     let email = fields.string("email").and_then(|raw| {
         Email::parse(&raw)
             .map_err(|e| fields.error("email", e.to_string()))
@@ -66,7 +66,7 @@ pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError
     let request = PasswordResetRequest {
         email: email.ok_or(ApiError::Internal)?,
     };
-    app.reset.request(request.email).await?;
+    app.reset.request(request.email, &origin).await?;
     Ok(json(
         StatusCode::ACCEPTED,
         &DetailBody { detail: REQUESTED },
@@ -89,7 +89,11 @@ pub async fn request(app: &App, mut fields: Fields) -> Result<Response, ApiError
         example = json!({"detail": DONE}))),
     security(()),
 )]
-pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
+pub async fn confirm(
+    app: &App,
+    request: Request<Incoming>,
+    origin: Origin,
+) -> Result<Response, ApiError> {
     let mut fields = fields(app, request).await?;
     let token = fields.secret("token");
     let new_password = fields.secret("new_password");
@@ -102,7 +106,7 @@ pub async fn confirm(app: &App, request: Request<Incoming>) -> Result<Response, 
         _ => return Err(ApiError::Internal),
     };
     app.reset
-        .confirm(&app.accounts, &request.token, request.new_password)
+        .confirm(&app.accounts, &request.token, request.new_password, &origin)
         .await?;
     Ok(json(StatusCode::OK, &DetailBody { detail: DONE }))
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::refresh_token;
 use crate::app::App;
-use crate::domain::ClientInfo;
+use crate::domain::Origin;
 use crate::http::error::{ApiError, Problem};
 use crate::http::response::{token_pair, PairBody, Response};
 
@@ -58,9 +58,9 @@ pub async fn post(
     app: &App,
     request: Request<Incoming>,
     peer: std::net::IpAddr,
-    from: ClientInfo,
+    origin: Origin,
 ) -> Result<Response, ApiError> {
     let request = RefreshRequest::read(app, request, peer).await?;
-    let pair = app.tokens.refresh(&request.refresh, from).await?;
+    let pair = app.tokens.refresh(&request.refresh, &origin).await?;
     Ok(token_pair(app, &pair, None))
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::fields;
 use crate::accounts::Registration;
 use crate::app::App;
-use crate::domain::{Email, FullName, Password};
+use crate::domain::{Email, FullName, Origin, Password};
 use crate::http::error::{password_field, ApiError, Problem};
 use crate::http::request::Fields;
 use crate::http::response::{json, Response, UserBody};
@@ -72,7 +72,11 @@ impl RegisterRequest {
     ),
     security(()),
 )]
-pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
+pub async fn post(
+    app: &App,
+    request: Request<Incoming>,
+    origin: Origin,
+) -> Result<Response, ApiError> {
     let request = RegisterRequest::parse(fields(app, request).await?)?;
     let registration = Registration {
         email: request.email,
@@ -83,7 +87,7 @@ pub async fn post(app: &App, request: Request<Incoming>) -> Result<Response, Api
     };
     let user = app
         .accounts
-        .register(registration)
+        .register(registration, &origin)
         .await
         .map_err(password_field("password"))?;
     Ok(json(StatusCode::CREATED, &UserBody::from(&user)))

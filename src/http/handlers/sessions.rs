@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::auth::MAX_LISTED_SESSIONS;
-use crate::domain::{rfc3339, ClientInfo};
+use crate::domain::{rfc3339, ClientInfo, Origin};
 use crate::http::error::{ApiError, Problem};
 use crate::http::request::bearer_token;
 use crate::http::response::{json, Response};
@@ -122,14 +122,18 @@ pub async fn list(app: &App, request: Request<Incoming>) -> Result<Response, Api
     ),
     security(("bearer" = [])),
 )]
-pub async fn delete(app: &App, request: Request<Incoming>) -> Result<Response, ApiError> {
+pub async fn delete(
+    app: &App,
+    request: Request<Incoming>,
+    origin: Origin,
+) -> Result<Response, ApiError> {
     let token = bearer_token(request.headers())?;
     let caller = app.tokens.authenticate(token).await?;
     let sid = Route::Session
         .param(request.uri().path())
         .filter(|sid| sid.len() <= MAX_SESSION_ID_CHARS)
         .ok_or(ApiError::NotFound)?;
-    app.tokens.end_own_session(&caller, sid).await?;
+    app.tokens.end_own_session(&caller, sid, &origin).await?;
     let mut response = Response::default();
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)

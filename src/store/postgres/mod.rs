@@ -6,6 +6,7 @@
 //! schema, so instances starting together migrate once. TLS follows libpq's
 //! `sslmode` and friends in the URL (see `tls`).
 
+mod audit;
 mod bootstrap;
 mod connection;
 mod import;

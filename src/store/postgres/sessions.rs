@@ -17,6 +17,7 @@ use postgres::Transaction;
 use super::{db_error, revoke_all, user_from_row, PostgresStore, ACCESS_STATE};
 use crate::domain::PasswordHash;
 use crate::domain::{ClientInfo, Timestamp, UserId};
+use crate::store::sessions::{client_agent, client_ip};
 use crate::store::sessions::{
     reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionQuery,
     SessionStore,
@@ -45,8 +46,8 @@ pub(super) fn insert_session(
             &session.sid,
             &user,
             &at,
-            &session.client.ip().to_string(),
-            &session.client.user_agent(),
+            &client_ip(&session.client),
+            &client_agent(&session.client),
         ],
     )
     .map_err(db_error)?;
@@ -96,8 +97,8 @@ impl SessionStore for PostgresStore {
                     &rotation.next.jti,
                     &rotation.jti,
                     &rotation.next.expires_at,
-                    &rotation.client.ip().to_string(),
-                    &rotation.client.user_agent(),
+                    &client_ip(&rotation.client),
+                    &client_agent(&rotation.client),
                 ],
             )
             .map_err(db_error)?;

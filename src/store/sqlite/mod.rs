@@ -6,6 +6,7 @@
 //! the lock instead of failing. Times are stored as INTEGER microseconds
 //! since the epoch.
 
+mod audit;
 mod import;
 mod legacy_tokens;
 mod presence;

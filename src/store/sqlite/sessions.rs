@@ -11,6 +11,7 @@ use super::{
 };
 use crate::domain::PasswordHash;
 use crate::domain::{ClientInfo, Timestamp, UserId};
+use crate::store::sessions::{client_agent, client_ip};
 use crate::store::sessions::{
     reason, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, SessionQuery,
     SessionStore,
@@ -42,8 +43,8 @@ pub(super) fn insert_session(
         session.sid,
         user,
         at,
-        session.client.ip().to_string(),
-        session.client.user_agent()
+        client_ip(&session.client),
+        client_agent(&session.client)
     ])?;
     tx.prepare_cached(INSERT_REFRESH)?.execute(params![
         session.refresh.jti,
@@ -121,8 +122,8 @@ impl SessionStore for SqliteStore {
             .and_then(|mut touch| {
                 touch.execute(params![
                     at,
-                    rotation.client.ip().to_string(),
-                    rotation.client.user_agent(),
+                    client_ip(&rotation.client),
+                    client_agent(&rotation.client),
                     sid
                 ])
             })

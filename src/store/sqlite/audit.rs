@@ -1,0 +1,106 @@
+//! The audit log on SQLite: the statements of `store::audit`, with `?N`
+//! placeholders and times as microseconds.
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Row, TransactionBehavior};
+
+use super::{db_error, from_micros, to_micros, SqliteStore};
+use crate::domain::{AuditEvent, Timestamp};
+use crate::store::audit::{self, SqlValue, Statement};
+use crate::store::{AuditQuery, AuditStats, AuditStore, StoreError, StoredAuditEvent};
+
+fn placeholder(n: usize) -> String {
+    format!("?{n}")
+}
+
+fn values(statement: &Statement) -> Vec<Value> {
+    statement
+        .params
+        .iter()
+        .map(|value| match value {
+            SqlValue::Int(Some(n)) => Value::Integer(*n),
+            SqlValue::Text(Some(s)) => Value::Text(s.clone()),
+            SqlValue::Int(None) | SqlValue::Text(None) => Value::Null,
+            SqlValue::Time(at) => Value::Integer(to_micros(*at)),
+        })
+        .collect()
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredAuditEvent> {
+    Ok(StoredAuditEvent {
+        id: row.get(0)?,
+        at: from_micros(row.get(1)?)?,
+        kind: row.get(2)?,
+        outcome: row.get(3)?,
+        reason: row.get(4)?,
+        user_id: row.get(5)?,
+        email: row.get(6)?,
+        ip: row.get(7)?,
+        user_agent: row.get(8)?,
+        request_id: row.get(9)?,
+        session_id: row.get(10)?,
+        actor: row.get(11)?,
+        actor_name: row.get(12)?,
+        detail: row.get(13)?,
+        count: row.get(14)?,
+    })
+}
+
+impl AuditStore for SqliteStore {
+    fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        for event in events {
+            let statement = audit::insert(event, placeholder);
+            tx.prepare_cached(&statement.sql)
+                .and_then(|mut insert| insert.execute(params_from_iter(values(&statement))))
+                .map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)
+    }
+
+    fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        let statement = audit::select(query, placeholder);
+        let conn = self.conn()?;
+        let mut select = conn.prepare(&statement.sql).map_err(db_error)?;
+        let rows = select
+            .query_map(params_from_iter(values(&statement)), event_from_row)
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    fn audit_stats(&self, since: Option<Timestamp>, top: u32) -> Result<AuditStats, StoreError> {
+        let conn = self.conn()?;
+        let by_type = audit::counts_by_type(since, placeholder);
+        let mut select = conn.prepare(&by_type.sql).map_err(db_error)?;
+        let by_type = select
+            .query_map(params_from_iter(values(&by_type)), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(db_error)?;
+        let ips = audit::failed_login_ips(since, top, placeholder);
+        let mut select = conn.prepare(&ips.sql).map_err(db_error)?;
+        let failed_login_ips = select
+            .query_map(params_from_iter(values(&ips)), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(db_error)?;
+        Ok(AuditStats {
+            by_type,
+            failed_login_ips,
+        })
+    }
+
+    fn prune_audit_events(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        let statement = audit::prune(before, batch, placeholder);
+        let deleted = self
+            .conn()?
+            .execute(&statement.sql, params_from_iter(values(&statement)))
+            .map_err(db_error)?;
+        Ok(deleted as u64)
+    }
+}
