@@ -8,6 +8,8 @@
 //! types, call a service (`accounts` for every change to an account,
 //! `auth` for tokens, `reset` for password reset), and render the result;
 //! services reach the `store` through `db`, which makes the blocking hop.
+//! Services record what they did in the `audit` log, with the `Origin`
+//! (API client or admin command) the edge handed them.
 
 pub mod accounts;
 pub mod allocator;

@@ -7,6 +7,8 @@
 //! instances skip until the interval has passed. A failed prune gives the
 //! lease back, so another instance tries at its next tick.
 //!
+//! The same run deletes audit events older than `audit.retention`.
+//!
 //! Each instance counts the rows it pruned and when it last pruned
 //! ([`PruneStats`], exported as metrics).
 
@@ -15,9 +17,12 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::domain;
-use crate::store::prune;
+use crate::store::{audit, prune};
 
 const LEASE_NAME: &str = "auto_prune";
+/// Most batches of audit events one run deletes (a million rows): a first
+/// run over a large backlog finishes over several intervals, not in one.
+const MAX_AUDIT_BATCHES: u32 = 1_000;
 /// Longest a crashed pruner can keep others waiting.
 const LEASE: Duration = Duration::from_secs(15 * 60);
 
@@ -53,6 +58,28 @@ pub fn spawn_auto_prune(app: &App) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
+/// Audit events past `audit.retention` (none when it is `0s`), at most
+/// [`MAX_AUDIT_BATCHES`] batches a run; failures are logged, not fatal to
+/// the token prune.
+async fn prune_audit_events(app: &App) -> u64 {
+    let retention = *app.config.audit.retention;
+    if retention.is_zero() {
+        return 0;
+    }
+    let Ok(retention) = chrono::Duration::from_std(retention) else {
+        return 0;
+    };
+    let before = domain::now() - retention;
+    let result = app
+        .db
+        .call(move |s| audit::prune_older_than(s, before, MAX_AUDIT_BATCHES))
+        .await;
+    result.unwrap_or_else(|error| {
+        tracing::warn!(%error, "auto-prune: could not prune audit events");
+        0
+    })
+}
+
 pub async fn run_once(app: &App, holder: &str) {
     let db = &app.db;
     let (name, me) = (LEASE_NAME, holder.to_string());
@@ -71,9 +98,10 @@ pub async fn run_once(app: &App, holder: &str) {
     let result = db
         .call(|s| prune::prune(s, domain::now(), prune::DEFAULT_BATCH, false, &mut |_| {}))
         .await;
+    let audit_rows = prune_audit_events(app).await;
     match result {
         Ok(report) => {
-            let rows = report.refresh_tokens + report.reset_tokens + report.sessions;
+            let rows = report.refresh_tokens + report.reset_tokens + report.sessions + audit_rows;
             let stats = &app.prune;
             stats.rows.fetch_add(rows, Ordering::Relaxed);
             stats.runs.fetch_add(1, Ordering::Relaxed);
@@ -86,6 +114,7 @@ pub async fn run_once(app: &App, holder: &str) {
                 refresh_tokens = report.refresh_tokens,
                 reset_tokens = report.reset_tokens,
                 sessions = report.sessions,
+                audit_events = audit_rows,
                 "auto-prune removed expired rows"
             );
             // Keep the lease for one interval from now: it records this run,

@@ -13,6 +13,10 @@ use crate::app::App;
 use crate::heartbeat::{self, Heartbeat};
 use crate::http::Server;
 
+/// How long a stopping server waits for the audit writer to store what is
+/// queued.
+const AUDIT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The Redis behind `redis.url` does not fit it (see `kv::probe`).
@@ -90,7 +94,8 @@ impl Started {
     }
 
     /// Serves until `shutdown` completes: both listeners stop, in-flight
-    /// requests drain, the prune and the heartbeat stop.
+    /// requests drain, the prune and the heartbeat stop, and the audit
+    /// writer stores what the drained requests recorded.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let metrics = self.metrics.map(|server| {
@@ -112,6 +117,7 @@ impl Started {
         if let Some(pruner) = pruner {
             pruner.abort();
         }
+        self.app.audit.close(AUDIT_CLOSE_GRACE).await;
         self.heartbeat.stop().await;
     }
 }

@@ -416,10 +416,18 @@ async fn the_file_outbox_holds_a_working_link() {
     );
     let outbox = db.dir().join("outbox");
     let mut message = None;
+    // The file appears before it is whole: wait until its body holds the link.
     for _ in 0..100 {
         if let Some(entry) = std::fs::read_dir(&outbox).ok().and_then(|mut d| d.next()) {
-            message = Some(std::fs::read(entry.unwrap().path()).unwrap());
-            break;
+            let raw = std::fs::read(entry.unwrap().path()).unwrap();
+            let whole = mail_parser::MessageParser::default()
+                .parse(&raw)
+                .and_then(|m| m.body_text(0).map(|text| text.contains("token=")))
+                .unwrap_or(false);
+            if whole {
+                message = Some(raw);
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -119,9 +119,20 @@ impl Audit {
         log_line::emit(&event);
         self.0.counters.counted(&event);
         if let Some(store) = &self.0.direct {
-            if let Err(error) = store.insert_audit_events(std::slice::from_ref(&event)) {
-                self.dropped(1, "write_failed");
-                tracing::warn!(target: "authd::audit", %error, "the audit event could not be stored");
+            // On a thread of its own: a command may record from async code,
+            // where the blocking Postgres client must not run.
+            let stored = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| store.insert_audit_events(std::slice::from_ref(&event)))
+                    .join()
+            });
+            match stored {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    self.dropped(1, "write_failed");
+                    tracing::warn!(target: "authd::audit", %error, "the audit event could not be stored");
+                }
+                Err(_) => self.dropped(1, "write_failed"),
             }
             return;
         }
@@ -199,4 +210,60 @@ fn unknown_resets_event(count: u64) -> AuditEvent {
         },
     )
     .count(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConnectionUrl};
+    use crate::store::AuditQuery;
+
+    fn store(dir: &std::path::Path) -> Arc<dyn Store> {
+        let mut config = Config::default();
+        config.database.url =
+            ConnectionUrl::new(format!("sqlite://{}", dir.join("authd.db").display()));
+        let store = crate::store::open(&config).unwrap();
+        crate::store::migrate::migrate_up(store.as_ref()).unwrap();
+        store
+    }
+
+    /// A writer that cannot keep up (here: not yet run) never makes a
+    /// caller wait: past `audit.queue`, events are dropped and counted;
+    /// what was queued is stored when the writer closes, with the count
+    /// of unknown-email reset requests as one row.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_and_counts_and_close_stores_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let config = AuditConfig {
+            queue: 2,
+            ..AuditConfig::default()
+        };
+        let audit = Audit::start(&config, Db::new(Arc::clone(&store)));
+        let origin = Origin::cli();
+        // No await in between: the writer task gets no turn.
+        for _ in 0..10 {
+            audit.record(AuditEvent::success(EventType::KeyGenerated, &origin));
+        }
+        for _ in 0..3 {
+            audit.reset_requested_for_unknown_email(&origin);
+        }
+        assert_eq!(audit.counters().dropped_total(), 8);
+        audit.close(Duration::from_secs(10)).await;
+        let stored = store
+            .list_audit_events(&AuditQuery {
+                limit: 100,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        let kinds: Vec<(&str, i64)> = stored.iter().map(|e| (e.kind.as_str(), e.count)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("reset_requested", 3),
+                ("key_generated", 1),
+                ("key_generated", 1)
+            ]
+        );
+    }
 }

@@ -83,6 +83,28 @@ pub trait AuditStore {
     fn prune_audit_events(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError>;
 }
 
+/// Rows one prune statement deletes.
+pub const PRUNE_BATCH: u32 = 1_000;
+
+/// Deletes the events older than `before`, one batch per statement so no
+/// transaction holds the table long, at most `max_batches` of them (the
+/// next run goes on); returns how many.
+pub fn prune_older_than(
+    store: &dyn AuditStore,
+    before: Timestamp,
+    max_batches: u32,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for _ in 0..max_batches {
+        let batch = store.prune_audit_events(before, PRUNE_BATCH)?;
+        deleted += batch;
+        if batch < u64::from(PRUNE_BATCH) {
+            break;
+        }
+    }
+    Ok(deleted)
+}
+
 /// The stored form of an event's IP.
 pub fn ip_text(ip: Option<IpAddr>) -> Option<String> {
     ip.map(|ip| ip.to_string())
