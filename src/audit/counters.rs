@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use crate::domain::AuditEvent;
+use crate::domain::{AuditEvent, EventType};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
@@ -32,12 +32,28 @@ pub struct AuditCounters {
 
 impl AuditCounters {
     pub(super) fn counted(&self, event: &AuditEvent) {
+        if event.kind == EventType::ResetRequested {
+            // Counted when asked, known or not: see `reset_requested`.
+            return;
+        }
         self.events
             .get_or_create(&EventLabels {
                 r#type: event.kind.name(),
                 outcome: event.outcome.name(),
             })
             .inc_by(event.count);
+    }
+
+    /// A reset request, counted the same whether an account has the email:
+    /// `/metrics` must not tell which addresses exist (the reset metrics
+    /// move alike too). The audit log itself keeps the difference.
+    pub(super) fn reset_requested(&self) {
+        self.events
+            .get_or_create(&EventLabels {
+                r#type: EventType::ResetRequested.name(),
+                outcome: "requested",
+            })
+            .inc();
     }
 
     pub(super) fn dropped(&self, events: u64, reason: &'static str) {

@@ -116,6 +116,9 @@ impl Audit {
 
     /// Records `event`: log line, metric and (with the table) the queue.
     pub fn record(&self, event: AuditEvent) {
+        if event.kind == EventType::ResetRequested {
+            self.0.counters.reset_requested();
+        }
         log_line::emit(&event);
         self.0.counters.counted(&event);
         if let Some(store) = &self.0.direct {
@@ -165,6 +168,7 @@ impl Audit {
     /// the table, logged as one line per request.
     pub fn reset_requested_for_unknown_email(&self, origin: &Origin) {
         if self.0.queue.is_some() && self.0.direct.is_none() {
+            self.0.counters.reset_requested();
             self.0.unknown_resets.fetch_add(1, Ordering::Relaxed);
         } else {
             self.record(AuditEvent::failure(
