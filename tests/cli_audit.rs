@@ -46,27 +46,19 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
     db.authd().args(args).output().expect("run authd")
 }
 
-fn ok(db: &TestDb, args: &[&str]) -> String {
-    let output = run(db, args);
-    assert!(
-        output.status.success(),
-        "authd {args:?} failed: {}",
-        stderr(&output)
-    );
-    stdout(&output)
-}
-
-fn json(db: &TestDb, args: &[&str]) -> Value {
-    let mut with_json = args.to_vec();
-    with_json.extend(["--output", "json"]);
-    serde_json::from_str(&ok(db, &with_json)).expect("valid JSON on stdout")
+/// The cells of a table row as comfy-table draws it.
+fn cells(row: &str) -> Vec<&str> {
+    row.split(['│', '┆'])
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .collect()
 }
 
 /// The ids of `audit list` with `filters`, as printed.
 fn listed(db: &TestDb, filters: &[&str]) -> Vec<i64> {
     let mut args = vec!["audit", "list"];
     args.extend(filters);
-    json(db, &args)
+    db.json_of(&args)
         .as_array()
         .expect("an array")
         .iter()
@@ -195,13 +187,13 @@ fn list_filters_and_prints_every_field_as_json(db: &TestDb) {
     let account = run_with_stdin(create, "correct horse battery\n");
     assert!(account.status.success(), "{}", stderr(&account));
     assert_eq!(
-        json(db, &["user", "show", "ada@example.com"])["id"],
+        db.json_of(&["user", "show", "ada@example.com"])["id"],
         1,
         "{}",
         stderr(&account)
     );
 
-    let all = json(db, &["audit", "list"]);
+    let all = db.json_of(&["audit", "list"]);
     let all = all.as_array().unwrap();
     assert_eq!(all.len(), ids.len(), "{all:?}");
     let all_ids: Vec<i64> = all.iter().map(|e| e["id"].as_i64().unwrap()).collect();
@@ -285,7 +277,7 @@ fn list_filters_and_prints_every_field_as_json(db: &TestDb) {
         listed(db, &["--since", "25m", "--until", "5m"]),
         [ids[3], ids[2]]
     );
-    let since = json(db, &["audit", "list", "--type", "token_revoked"])[0]["at"]
+    let since = db.json_of(&["audit", "list", "--type", "token_revoked"])[0]["at"]
         .as_str()
         .unwrap()
         .to_string();
@@ -299,7 +291,7 @@ fn list_filters_and_prints_every_field_as_json(db: &TestDb) {
 
 fn list_prints_a_table_with_its_columns(db: &TestDb) {
     db.store();
-    assert_eq!(ok(db, &["audit", "list"]).trim(), "No events.");
+    assert_eq!(db.stdout_of(&["audit", "list"]).trim(), "No events.");
     seed(
         db,
         &[
@@ -314,18 +306,13 @@ fn list_prints_a_table_with_its_columns(db: &TestDb) {
             .count(5),
         ],
     );
-    let table = ok(db, &["audit", "list"]);
+    let table = db.stdout_of(&["audit", "list"]);
     let header = table
         .lines()
         .find(|line| line.contains("time"))
         .expect("a header row");
-    let columns: Vec<&str> = header
-        .split(['│', '┆'])
-        .map(str::trim)
-        .filter(|cell| !cell.is_empty())
-        .collect();
     assert_eq!(
-        columns,
+        cells(header),
         ["time", "type", "outcome", "reason", "user", "ip", "actor", "detail"],
         "{table}"
     );
@@ -398,7 +385,7 @@ fn stats_count_by_type_and_outcome_with_the_top_failed_login_ips(db: &TestDb) {
             .collect()
     };
 
-    let day = json(db, &["audit", "stats"]);
+    let day = db.json_of(&["audit", "stats"]);
     assert!(day["since"].as_str().unwrap().ends_with('Z'), "{day}");
     assert_eq!(
         counts(&day),
@@ -417,7 +404,7 @@ fn stats_count_by_type_and_outcome_with_the_top_failed_login_ips(db: &TestDb) {
         ]
     );
 
-    let all = json(db, &["audit", "stats", "--all", "--top", "2"]);
+    let all = db.json_of(&["audit", "stats", "--all", "--top", "2"]);
     assert_eq!(all["since"], Value::Null);
     assert_eq!(
         ips(&all),
@@ -428,25 +415,20 @@ fn stats_count_by_type_and_outcome_with_the_top_failed_login_ips(db: &TestDb) {
         "the top 2"
     );
     assert_eq!(
-        counts(&json(db, &["audit", "stats", "--since", "72h"]))
+        counts(&db.json_of(&["audit", "stats", "--since", "72h"]))
             .iter()
             .find(|(t, o, _)| t == "login" && o == "failure")
             .map(|row| row.2),
         Some(6)
     );
 
-    let table = ok(db, &["audit", "stats"]);
+    let table = db.stdout_of(&["audit", "stats"]);
     let login_row = table
         .lines()
         .find(|line| line.contains("│ login"))
         .unwrap_or_else(|| panic!("{table}"));
-    let cells: Vec<&str> = login_row
-        .split(['│', '┆'])
-        .map(str::trim)
-        .filter(|cell| !cell.is_empty())
-        .collect();
     assert_eq!(
-        cells,
+        cells(login_row),
         ["login", "1", "4", "5"],
         "type, success, failure, total"
     );
@@ -462,13 +444,14 @@ fn tail_prints_the_newest_oldest_first_then_follows(db: &TestDb) {
             login_failure("192.0.2.3", "wrong_password", 1),
         ],
     );
-    let tailed: Vec<Value> = ok(db, &["audit", "tail", "-n", "2", "--output", "json"])
+    let tailed: Vec<Value> = db
+        .stdout_of(&["audit", "tail", "-n", "2", "--output", "json"])
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect();
     let tailed_ids: Vec<i64> = tailed.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert_eq!(tailed_ids, [ids[1], ids[2]], "the 2 newest, oldest first");
-    let lines = ok(db, &["audit", "tail", "-n", "2"]);
+    let lines = db.stdout_of(&["audit", "tail", "-n", "2"]);
     let lines: Vec<&str> = lines.lines().collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
