@@ -253,6 +253,11 @@ fn list_filters_and_prints_every_field_as_json(db: &TestDb) {
         "by email, any case: her account's events and those naming the address"
     );
     assert_eq!(
+        listed(db, &["--user", "ada@example.com", "--type", "login"]),
+        [ids[1], ids[0]],
+        "the other filters hold for either kind of match"
+    );
+    assert_eq!(
         listed(db, &["--user", "nobody@example.COM"]),
         [ids[2]],
         "an address no account has"
@@ -499,6 +504,40 @@ fn tail_prints_the_newest_oldest_first_then_follows(db: &TestDb) {
     assert!(terminated.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM ends a follow cleanly");
+
+    // `authd audit tail -f | head -1`: the reader leaving ends it too.
+    let mut child = db
+        .authd()
+        .args(["audit", "tail", "--follow", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn authd audit tail --follow");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.contains("user_disabled"), "{first}");
+    drop(reader);
+    seed(
+        db,
+        &[AuditEvent::success(EventType::UserEnabled, &cli()).user_id(user(4))],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("tail --follow kept running with nobody reading");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a closed pipe ends a follow cleanly"
+    );
 }
 
 fn bad_filters_exit_2_naming_the_argument(db: &TestDb) {
