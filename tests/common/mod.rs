@@ -274,9 +274,7 @@ impl TestDb {
             .stdin(Stdio::null());
         command
     }
-}
 
-impl TestDb {
     /// The stdout of `authd ARGS`, which must succeed.
     pub fn stdout_of(&self, args: &[&str]) -> String {
         let output = self.authd().args(args).output().expect("run authd");
