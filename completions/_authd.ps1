@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import users from the service authd replaces')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log: who did what, when, from where')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate, list and rotate JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
@@ -457,6 +458,87 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
         'authd;import;help;help' {
             break
         }
+        'authd;audit' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List events, newest first, that match every filter given')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;audit;list' {
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Events of this account: its numeric id, or an email (any case; events of deleted accounts too)')
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Events of this type; repeat for several')
+            [CompletionResult]::new('--outcome', '--outcome', [CompletionResultType]::ParameterName, 'Only successes or only failures')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Events of requests from this client IP')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Events at or after then: a duration before now (2h, 30m, 7d) or an RFC 3339 time')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Events before then: a duration before now or an RFC 3339 time')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many events')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;audit;tail' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'How many of the latest events to print first')
+            [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'How many of the latest events to print first')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing events as they are stored (polling every second) until interrupted (Ctrl-C or SIGTERM: exit 0)')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing events as they are stored (polling every second) until interrupted (Ctrl-C or SIGTERM: exit 0)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;audit;stats' {
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Count events since then: a duration before now (24h, 7d) or an RFC 3339 time')
+            [CompletionResult]::new('--top', '--top', [CompletionResultType]::ParameterName, 'How many IPs to show')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Count every stored event instead (a scan of the whole table)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authd;audit;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List events, newest first, that match every filter given')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authd;audit;help;list' {
+            break
+        }
+        'authd;audit;help;tail' {
+            break
+        }
+        'authd;audit;help;stats' {
+            break
+        }
+        'authd;audit;help;help' {
+            break
+        }
         'authd;key' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How admin commands print their results')
@@ -665,6 +747,7 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             [CompletionResult]::new('blacklist', 'blacklist', [CompletionResultType]::ParameterValue, 'Prune expired tokens, or count tokens by state')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Revoke tokens and sessions, or list a user''s sessions')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import users from the service authd replaces')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log: who did what, when, from where')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Generate, list and rotate JWT signing keys')
             [CompletionResult]::new('loadtest', 'loadtest', [CompletionResultType]::ParameterValue, 'Load tests for CI: check that throttling holds')
             [CompletionResult]::new('throttle', 'throttle', [CompletionResultType]::ParameterValue, 'Show or clear throttle windows on the shared Redis')
@@ -756,6 +839,21 @@ Register-ArgumentCompleter -Native -CommandName 'authd' -ScriptBlock {
             break
         }
         'authd;help;import;django' {
+            break
+        }
+        'authd;help;audit' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List events, newest first, that match every filter given')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins')
+            break
+        }
+        'authd;help;audit;list' {
+            break
+        }
+        'authd;help;audit;tail' {
+            break
+        }
+        'authd;help;audit;stats' {
             break
         }
         'authd;help;key' {

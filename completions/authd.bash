@@ -16,6 +16,9 @@ _authd() {
             ",$1")
                 cmd="authd"
                 ;;
+            authd,audit)
+                cmd="authd__subcmd__audit"
+                ;;
             authd,blacklist)
                 cmd="authd__subcmd__blacklist"
                 ;;
@@ -55,6 +58,30 @@ _authd() {
             authd,user)
                 cmd="authd__subcmd__user"
                 ;;
+            authd__subcmd__audit,help)
+                cmd="authd__subcmd__audit__subcmd__help"
+                ;;
+            authd__subcmd__audit,list)
+                cmd="authd__subcmd__audit__subcmd__list"
+                ;;
+            authd__subcmd__audit,stats)
+                cmd="authd__subcmd__audit__subcmd__stats"
+                ;;
+            authd__subcmd__audit,tail)
+                cmd="authd__subcmd__audit__subcmd__tail"
+                ;;
+            authd__subcmd__audit__subcmd__help,help)
+                cmd="authd__subcmd__audit__subcmd__help__subcmd__help"
+                ;;
+            authd__subcmd__audit__subcmd__help,list)
+                cmd="authd__subcmd__audit__subcmd__help__subcmd__list"
+                ;;
+            authd__subcmd__audit__subcmd__help,stats)
+                cmd="authd__subcmd__audit__subcmd__help__subcmd__stats"
+                ;;
+            authd__subcmd__audit__subcmd__help,tail)
+                cmd="authd__subcmd__audit__subcmd__help__subcmd__tail"
+                ;;
             authd__subcmd__blacklist,help)
                 cmd="authd__subcmd__blacklist__subcmd__help"
                 ;;
@@ -84,6 +111,9 @@ _authd() {
                 ;;
             authd__subcmd__config__subcmd__help,help)
                 cmd="authd__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            authd__subcmd__help,audit)
+                cmd="authd__subcmd__help__subcmd__audit"
                 ;;
             authd__subcmd__help,blacklist)
                 cmd="authd__subcmd__help__subcmd__blacklist"
@@ -123,6 +153,15 @@ _authd() {
                 ;;
             authd__subcmd__help,user)
                 cmd="authd__subcmd__help__subcmd__user"
+                ;;
+            authd__subcmd__help__subcmd__audit,list)
+                cmd="authd__subcmd__help__subcmd__audit__subcmd__list"
+                ;;
+            authd__subcmd__help__subcmd__audit,stats)
+                cmd="authd__subcmd__help__subcmd__audit__subcmd__stats"
+                ;;
+            authd__subcmd__help__subcmd__audit,tail)
+                cmd="authd__subcmd__help__subcmd__audit__subcmd__tail"
                 ;;
             authd__subcmd__help__subcmd__blacklist,prune)
                 cmd="authd__subcmd__help__subcmd__blacklist__subcmd__prune"
@@ -353,12 +392,214 @@ _authd() {
 
     case "${cmd}" in
         authd)
-            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help"
+            opts="-v -h -V --config --output --verbose --help --version serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit)
+            opts="-v -h -V --config --output --verbose --help --version list tail stats help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__help)
+            opts="list tail stats help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__list)
+            opts="-v -h -V --user --type --outcome --ip --since --until --limit --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type)
+                    COMPREPLY=($(compgen -W "register login throttle_refused refresh refresh_reuse logout session_ended password_changed reset_requested reset_confirmed user_created user_updated user_disabled user_enabled user_deleted password_set token_revoked key_generated django_import" -- "${cur}"))
+                    return 0
+                    ;;
+                --outcome)
+                    COMPREPLY=($(compgen -W "success failure" -- "${cur}"))
+                    return 0
+                    ;;
+                --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__stats)
+            opts="-v -h -V --since --all --top --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__audit__subcmd__tail)
+            opts="-n -f -v -h -V --lines --follow --config --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -617,8 +858,64 @@ _authd() {
             return 0
             ;;
         authd__subcmd__help)
-            opts="serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help"
+            opts="serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__audit)
+            opts="list tail stats"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__audit__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__audit__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authd__subcmd__help__subcmd__audit__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -33,6 +33,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand blacklist 'Prune expired tokens, or count tokens by state'
             cand token 'Revoke tokens and sessions, or list a user''s sessions'
             cand import 'Import users from the service authd replaces'
+            cand audit 'Read the audit log: who did what, when, from where'
             cand key 'Generate, list and rotate JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
@@ -402,6 +403,78 @@ set edit:completion:arg-completer[authd] = {|@words|
         }
         &'authd;import;help;help'= {
         }
+        &'authd;audit'= {
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List events, newest first, that match every filter given'
+            cand tail 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones'
+            cand stats 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authd;audit;list'= {
+            cand --user 'Events of this account: its numeric id, or an email (any case; events of deleted accounts too)'
+            cand --type 'Events of this type; repeat for several'
+            cand --outcome 'Only successes or only failures'
+            cand --ip 'Events of requests from this client IP'
+            cand --since 'Events at or after then: a duration before now (2h, 30m, 7d) or an RFC 3339 time'
+            cand --until 'Events before then: a duration before now or an RFC 3339 time'
+            cand --limit 'At most this many events'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authd;audit;tail'= {
+            cand -n 'How many of the latest events to print first'
+            cand --lines 'How many of the latest events to print first'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand -f 'Keep printing events as they are stored (polling every second) until interrupted (Ctrl-C or SIGTERM: exit 0)'
+            cand --follow 'Keep printing events as they are stored (polling every second) until interrupted (Ctrl-C or SIGTERM: exit 0)'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authd;audit;stats'= {
+            cand --since 'Count events since then: a duration before now (24h, 7d) or an RFC 3339 time'
+            cand --top 'How many IPs to show'
+            cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
+            cand --output 'How admin commands print their results'
+            cand --all 'Count every stored event instead (a scan of the whole table)'
+            cand -v 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand --verbose 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authd;audit;help'= {
+            cand list 'List events, newest first, that match every filter given'
+            cand tail 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones'
+            cand stats 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authd;audit;help;list'= {
+        }
+        &'authd;audit;help;tail'= {
+        }
+        &'authd;audit;help;stats'= {
+        }
+        &'authd;audit;help;help'= {
+        }
         &'authd;key'= {
             cand --config 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists'
             cand --output 'How admin commands print their results'
@@ -587,6 +660,7 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand blacklist 'Prune expired tokens, or count tokens by state'
             cand token 'Revoke tokens and sessions, or list a user''s sessions'
             cand import 'Import users from the service authd replaces'
+            cand audit 'Read the audit log: who did what, when, from where'
             cand key 'Generate, list and rotate JWT signing keys'
             cand loadtest 'Load tests for CI: check that throttling holds'
             cand throttle 'Show or clear throttle windows on the shared Redis'
@@ -655,6 +729,17 @@ set edit:completion:arg-completer[authd] = {|@words|
             cand django 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
         }
         &'authd;help;import;django'= {
+        }
+        &'authd;help;audit'= {
+            cand list 'List events, newest first, that match every filter given'
+            cand tail 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones'
+            cand stats 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins'
+        }
+        &'authd;help;audit;list'= {
+        }
+        &'authd;help;audit;tail'= {
+        }
+        &'authd;help;audit;stats'= {
         }
         &'authd;help;key'= {
             cand generate 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'

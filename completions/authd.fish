@@ -37,6 +37,7 @@ complete -c authd -n "__fish_authd_needs_command" -f -a "config" -d 'Inspect the
 complete -c authd -n "__fish_authd_needs_command" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
 complete -c authd -n "__fish_authd_needs_command" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
 complete -c authd -n "__fish_authd_needs_command" -f -a "import" -d 'Import users from the service authd replaces'
+complete -c authd -n "__fish_authd_needs_command" -f -a "audit" -d 'Read the audit log: who did what, when, from where'
 complete -c authd -n "__fish_authd_needs_command" -f -a "key" -d 'Generate, list and rotate JWT signing keys'
 complete -c authd -n "__fish_authd_needs_command" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
 complete -c authd -n "__fish_authd_needs_command" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
@@ -259,6 +260,69 @@ complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subc
 complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from django" -s V -l version -d 'Print version'
 complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
 complete -c authd -n "__fish_authd_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -f -a "list" -d 'List events, newest first, that match every filter given'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -f -a "tail" -d 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -f -a "stats" -d 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins'
+complete -c authd -n "__fish_authd_using_subcommand audit; and not __fish_seen_subcommand_from list tail stats help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l user -d 'Events of this account: its numeric id, or an email (any case; events of deleted accounts too)' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l type -d 'Events of this type; repeat for several' -r -f -a "register\t''
+login\t''
+throttle_refused\t''
+refresh\t''
+refresh_reuse\t''
+logout\t''
+session_ended\t''
+password_changed\t''
+reset_requested\t''
+reset_confirmed\t''
+user_created\t''
+user_updated\t''
+user_disabled\t''
+user_enabled\t''
+user_deleted\t''
+password_set\t''
+token_revoked\t''
+key_generated\t''
+django_import\t''"
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l outcome -d 'Only successes or only failures' -r -f -a "success\t''
+failure\t''"
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l ip -d 'Events of requests from this client IP' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l since -d 'Events at or after then: a duration before now (2h, 30m, 7d) or an RFC 3339 time' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l until -d 'Events before then: a duration before now or an RFC 3339 time' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'At most this many events' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -s n -l lines -d 'How many of the latest events to print first' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -s f -l follow -d 'Keep printing events as they are stored (polling every second) until interrupted (Ctrl-C or SIGTERM: exit 0)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from tail" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -l since -d 'Count events since then: a duration before now (24h, 7d) or an RFC 3339 time' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -l top -d 'How many IPs to show' -r
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -l output -d 'How admin commands print their results' -r -f -a "table\t''
+json\t''"
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -l all -d 'Count every stored event instead (a scan of the whole table)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from stats" -s V -l version -d 'Print version'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'List events, newest first, that match every filter given'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "tail" -d 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins'
+complete -c authd -n "__fish_authd_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -l config -d 'Config file (TOML). Default: $AUTHD_CONFIG, else ./authd.toml if it exists' -r -F
 complete -c authd -n "__fish_authd_using_subcommand key; and not __fish_seen_subcommand_from generate list rotate help" -l output -d 'How admin commands print their results' -r -f -a "table\t''
 json\t''"
@@ -389,19 +453,20 @@ json\t''"
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s v -l verbose -d 'Log more to stderr: -v for debug, -vv for trace (RUST_LOG wins when set)'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s h -l help -d 'Print help'
 complete -c authd -n "__fish_authd_using_subcommand openapi" -s V -l version -d 'Print version'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "serve" -d 'Run the HTTP service'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "config" -d 'Inspect the configuration'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "import" -d 'Import users from the service authd replaces'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "key" -d 'Generate, list and rotate JWT signing keys'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "healthcheck" -d 'Ask a running server\'s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
-complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import key loadtest throttle healthcheck openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "serve" -d 'Run the HTTP service'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "migrate" -d 'Apply pending database migrations (or show them, or roll back)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "user" -d 'Create, inspect, change and delete user accounts'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "config" -d 'Inspect the configuration'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "blacklist" -d 'Prune expired tokens, or count tokens by state'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "token" -d 'Revoke tokens and sessions, or list a user\'s sessions'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "import" -d 'Import users from the service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "audit" -d 'Read the audit log: who did what, when, from where'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "key" -d 'Generate, list and rotate JWT signing keys'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "loadtest" -d 'Load tests for CI: check that throttling holds'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "throttle" -d 'Show or clear throttle windows on the shared Redis'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "healthcheck" -d 'Ask a running server\'s /readyz: exit 0 when ready, 1 otherwise (for container health checks)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "openapi" -d 'Print the OpenAPI document of the HTTP API (as served at /api/schema/)'
+complete -c authd -n "__fish_authd_using_subcommand help; and not __fish_seen_subcommand_from serve migrate user config blacklist token import audit key loadtest throttle healthcheck openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show every migration: applied (when), pending, or modified'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "down" -d 'Run down scripts, newest first, until the schema is at version N (0: empty)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create an account. The password comes from --password-stdin or a hidden prompt'
@@ -418,6 +483,9 @@ complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcom
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke one refresh token, one session (its refresh and access tokens), or all of a user\'s tokens'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s sessions (created, last refreshed, client IP and user agent of each) and their refresh tokens: issued, expires, state, why revoked'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "django" -d 'Import the users of the Django REST Framework + SimpleJWT service authd replaces'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List events, newest first, that match every filter given'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "tail" -d 'Print the last events, oldest first, one per line (NDJSON with --output json); --follow keeps printing new ones'
+complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "stats" -d 'Count events by type and outcome (aggregate rows count as many as they stand for), and the IPs with the most failed logins'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Make a new signing key and print its jwt.keys entry: an HS256 secret (to stdout only), or an asymmetric private key written to --out (PKCS#8 PEM, mode 0600)'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the signing keys in force: id, algorithm, state, which one signs, where each comes from'
 complete -c authd -n "__fish_authd_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "rotate" -d 'Make a key the signing one by editing the config file: it moves first in jwt.keys and its state becomes active (default: the key whose state is "next"). Restart authd after'

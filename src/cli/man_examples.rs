@@ -32,6 +32,17 @@ pub fn examples_for(name: &str) -> &'static [(&'static str, &'static str)] {
             ("Log a user out everywhere:", "authd token revoke --user ada@example.com"),
             ("End one session:", "authd token revoke --session SID"),
         ],
+        "authd-audit-list" => &[
+            ("Who logged into this account, and from where, in the last day:", "authd audit list --user ada@example.com --type login --since 24h"),
+            ("Failed logins from one address, as JSON for jq:", "authd audit list --ip 192.0.2.7 --outcome failure --output json | jq '.[].email'"),
+        ],
+        "authd-audit-tail" => &[
+            ("Watch events as they are stored (Ctrl-C to stop):", "authd audit tail --follow"),
+            ("Feed a log shipper one JSON object per line:", "authd audit tail -f -n 0 --output json"),
+        ],
+        "authd-audit-stats" => &[
+            ("Counts of the last week, with the 20 IPs failing logins most:", "authd audit stats --since 7d --top 20"),
+        ],
         "authd-blacklist-prune" => &[
             ("See what a prune would delete:", "authd blacklist prune --dry-run"),
             ("Prune in smaller transactions beside a busy server:", "authd blacklist prune --batch-size 200"),

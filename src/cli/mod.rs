@@ -5,6 +5,8 @@
 //! that decides messages and exit codes.
 
 pub mod assets;
+mod audit;
+mod audit_render;
 mod blacklist;
 mod config_cmd;
 mod confirm;
@@ -79,6 +81,9 @@ pub enum Command {
     /// Import users from the service authd replaces.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Read the audit log: who did what, when, from where.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Generate, list and rotate JWT signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -160,6 +165,7 @@ impl Command {
                 | Command::Blacklist(_)
                 | Command::Token(_)
                 | Command::Import(_)
+                | Command::Audit(_)
         )
     }
 }
@@ -175,6 +181,7 @@ pub fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Token(command) => token::run(command, context),
         Command::Blacklist(command) => blacklist::run(command, context),
         Command::Key(command) => key::run(command, context),
+        Command::Audit(command) => audit::run(command, context),
         Command::Import(command) => import::run(command, context),
         Command::Loadtest(command) => loadtest::run(command, context),
         Command::Openapi(args) => openapi::run(args, context),

@@ -19,8 +19,9 @@ pub enum OutputFormat {
 /// Columns of free text, which may wrap to fit the terminal. Every other
 /// column (ids, emails, timestamps, states) is kept whole: an email or a
 /// time cut in two is worse than a table wider than the terminal.
-const WRAPPING_COLUMNS: [&str; 7] = [
+const WRAPPING_COLUMNS: [&str; 8] = [
     "full name",
+    "detail",
     "name",
     "reason",
     "value",

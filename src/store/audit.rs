@@ -39,6 +39,11 @@ pub enum AuditSubject {
     /// Compared without regard to letter case; finds events of deleted
     /// accounts too.
     Email(String),
+    /// An existing account and its email: events naming either, so those
+    /// recorded with the id alone (a session revoked by sid) are found
+    /// beside those naming the email alone (a failed login before it
+    /// registered, an earlier account of that address).
+    Account(UserId, String),
 }
 
 /// Filters of `authd audit list` (all of them must hold).
@@ -190,6 +195,13 @@ pub(crate) fn select(query: &AuditQuery, placeholder: fn(usize) -> String) -> St
         Some(AuditSubject::Email(email)) => {
             s.sql.push_str(" AND lower(email) = ");
             s.bind(SqlValue::Text(Some(email.to_lowercase())), placeholder);
+        }
+        Some(AuditSubject::Account(id, email)) => {
+            s.sql.push_str(" AND (user_id = ");
+            s.bind(SqlValue::Int(Some(id.get())), placeholder);
+            s.sql.push_str(" OR lower(email) = ");
+            s.bind(SqlValue::Text(Some(email.to_lowercase())), placeholder);
+            s.sql.push(')');
         }
         None => {}
     }

@@ -274,6 +274,24 @@ impl TestDb {
             .stdin(Stdio::null());
         command
     }
+
+    /// The stdout of `authd ARGS`, which must succeed.
+    pub fn stdout_of(&self, args: &[&str]) -> String {
+        let output = self.authd().args(args).output().expect("run authd");
+        assert!(
+            output.status.success(),
+            "authd {args:?} failed: {}",
+            stderr(&output)
+        );
+        stdout(&output)
+    }
+
+    /// The JSON document `authd ARGS --output json` prints.
+    pub fn json_of(&self, args: &[&str]) -> serde_json::Value {
+        let mut with_json = args.to_vec();
+        with_json.extend(["--output", "json"]);
+        serde_json::from_str(&self.stdout_of(&with_json)).expect("valid JSON on stdout")
+    }
 }
 
 impl Drop for TestDb {
