@@ -485,15 +485,42 @@ async fn admin_commands_record_the_os_user(db: &TestDb) {
         r#"[{"model": "accounts.user", "pk": 41, "fields": {"email": "lin@example.com",
             "password": "!unusable", "is_active": true, "date_joined": "2020-01-01T00:00:00Z"}}]"#,
     );
-    run(&["import", "django", "--from-dumpdata", dump.to_str().unwrap()], None);
+    run(
+        &[
+            "import",
+            "django",
+            "--from-dumpdata",
+            dump.to_str().unwrap(),
+        ],
+        None,
+    );
 
     let mut events = events_when(db, AuditQuery::default(), 9).await;
     let import = events.pop().unwrap();
-    assert_eq!((import.kind.as_str(), import.actor_name.as_deref()), ("django_import", Some("grace")));
-    assert!(import.detail.as_deref().unwrap().starts_with("read=1 imported=1 "), "{import:?}");
+    assert_eq!(
+        (import.kind.as_str(), import.actor_name.as_deref()),
+        ("django_import", Some("grace"))
+    );
+    assert!(
+        import
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("read=1 imported=1 "),
+        "{import:?}"
+    );
     let key = events.pop().unwrap();
-    assert_eq!((key.kind.as_str(), key.actor.as_str()), ("key_generated", "cli"));
-    assert!(key.detail.as_deref().unwrap().starts_with("id=k2 algorithm=HS256 state="), "{key:?}");
+    assert_eq!(
+        (key.kind.as_str(), key.actor.as_str()),
+        ("key_generated", "cli")
+    );
+    assert!(
+        key.detail
+            .as_deref()
+            .unwrap()
+            .starts_with("id=k2 algorithm=HS256 state="),
+        "{key:?}"
+    );
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
