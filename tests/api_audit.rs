@@ -58,6 +58,11 @@ async fn send(
     Reply::from(request.send().await.unwrap()).await
 }
 
+/// A POST without a token, as [`send`].
+async fn post(server: &TestServer, path: &str, body: Value, request_id: &str) -> Reply {
+    send(server, Method::POST, path, None, body, request_id).await
+}
+
 /// The stored events matching `query` once at least `want` are there
 /// (the writer stores them in the background), oldest first.
 async fn events_when(db: &TestDb, query: AuditQuery, want: usize) -> Vec<StoredAuditEvent> {
@@ -112,48 +117,28 @@ async fn account_and_token_events_carry_who_where_and_which_request(db: &TestDb)
     let server = start(db).await;
     let email = "ada@example.com";
     let body = json!({"email": email, "password": PASSWORD, "full_name": "Ada Lovelace"});
-    let reply = send(
-        &server,
-        Method::POST,
-        "/api/auth/register/",
-        None,
-        body,
-        "r-register",
-    )
-    .await;
+    let reply = post(&server, "/api/auth/register/", body, "r-register").await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let user_id = reply.body["id"].as_i64().unwrap();
 
     let credentials = json!({"email": email, "password": PASSWORD});
-    let login = send(
-        &server,
-        Method::POST,
-        "/api/auth/login/",
-        None,
-        credentials,
-        "r-login",
-    )
-    .await;
+    let login = post(&server, "/api/auth/login/", credentials, "r-login").await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     let sid = session_of(&access(&login.body));
 
     let old = refresh(&login.body);
-    let rotated = send(
+    let rotated = post(
         &server,
-        Method::POST,
         "/api/auth/token/refresh/",
-        None,
         json!({"refresh": old}),
         "r-refresh",
     )
     .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     // The rotated token again, past the (zero) grace: reuse, session revoked.
-    let replay = send(
+    let replay = post(
         &server,
-        Method::POST,
         "/api/auth/token/refresh/",
-        None,
         json!({"refresh": old}),
         "r-replay",
     )
@@ -196,15 +181,7 @@ async fn account_and_token_events_carry_who_where_and_which_request(db: &TestDb)
     .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
     let logout = json!({"refresh": refresh(&changed.body), "scope": "global"});
-    let out = send(
-        &server,
-        Method::POST,
-        "/api/auth/logout/",
-        None,
-        logout,
-        "r-logout",
-    )
-    .await;
+    let out = post(&server, "/api/auth/logout/", logout, "r-logout").await;
     assert_eq!(out.status, StatusCode::OK, "{}", out.text);
 
     let register = api_event(db, EventType::Register, "r-register").await;
@@ -278,15 +255,7 @@ async fn failed_logins_keep_their_reasons_apart(db: &TestDb) {
         ("bob@example.com", PASSWORD, "f-disabled"),
     ] {
         let body = json!({"email": email, "password": password});
-        let reply = send(
-            &server,
-            Method::POST,
-            "/api/auth/login/",
-            None,
-            body,
-            request_id,
-        )
-        .await;
+        let reply = post(&server, "/api/auth/login/", body, request_id).await;
         // The client cannot tell them apart.
         reply.assert_problem(401, "invalid_credentials");
     }
@@ -320,15 +289,7 @@ async fn a_login_flood_adds_a_bounded_number_of_rows(db: &TestDb) {
     let mut refused = 0;
     for i in 0..200 {
         let body = json!({"email": "ada@example.com", "password": "guess"});
-        let reply = send(
-            &server,
-            Method::POST,
-            "/api/auth/login/",
-            None,
-            body,
-            &format!("flood-{i}"),
-        )
-        .await;
+        let reply = post(&server, "/api/auth/login/", body, &format!("flood-{i}")).await;
         refused += u32::from(reply.status == StatusCode::TOO_MANY_REQUESTS);
     }
     assert!(
@@ -368,27 +329,11 @@ async fn reset_requests_are_rows_for_accounts_and_a_count_for_unknown_emails(db:
     .await;
     server.register("ada@example.com").await;
     let ada = json!({"email": "ada@example.com"});
-    let reply = send(
-        &server,
-        Method::POST,
-        "/api/auth/password/reset/",
-        None,
-        ada,
-        "reset-ada",
-    )
-    .await;
+    let reply = post(&server, "/api/auth/password/reset/", ada, "reset-ada").await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     for i in 0..7 {
         let body = json!({"email": format!("ghost{i}@example.com")});
-        let reply = send(
-            &server,
-            Method::POST,
-            "/api/auth/password/reset/",
-            None,
-            body,
-            "reset-ghost",
-        )
-        .await;
+        let reply = post(&server, "/api/auth/password/reset/", body, "reset-ghost").await;
         assert_eq!(reply.status, StatusCode::ACCEPTED);
     }
     let known = api_event(db, EventType::ResetRequested, "reset-ada").await;
@@ -424,11 +369,9 @@ async fn reset_requests_are_rows_for_accounts_and_a_count_for_unknown_emails(db:
     .unwrap();
     let token = server.app.reset.places().issue(&user).await.unwrap();
     let body = json!({"token": token.expose(), "new_password": "a fresh and long passphrase"});
-    let confirmed = send(
+    let confirmed = post(
         &server,
-        Method::POST,
         "/api/auth/password/reset/confirm/",
-        None,
         body,
         "reset-confirm",
     )
