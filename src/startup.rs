@@ -13,6 +13,9 @@ use crate::app::App;
 use crate::heartbeat::{self, Heartbeat};
 use crate::http::Server;
 
+/// How often a warning reports log lines dropped since the last one.
+const LOG_DROPS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The Redis behind `redis.url` does not fit it (see `kv::probe`).
@@ -100,6 +103,7 @@ impl Started {
             }))
         });
         let pruner = crate::maintenance::spawn_auto_prune(&self.app);
+        let drops = tokio::spawn(crate::logging::report_drops(LOG_DROPS_EVERY));
         self.api
             .run(async move {
                 shutdown.await;
@@ -112,6 +116,7 @@ impl Started {
         if let Some(pruner) = pruner {
             pruner.abort();
         }
+        drops.abort();
         self.heartbeat.stop().await;
     }
 }
