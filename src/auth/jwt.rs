@@ -17,6 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 
 pub use super::claims::{Claims, IssuedToken, TokenError, TokenType};
 use super::key_material::{jwt_algorithm, JwtKey};
+use super::token_check::checked_claims;
 use crate::domain::{Timestamp, UserId};
 
 /// Longest token accepted (API.md).
@@ -46,8 +47,6 @@ pub struct JwtKeys {
 struct Verifier {
     index: usize,
     algorithm: Algorithm,
-    validation: Validation,
-    validation_any_age: Validation,
 }
 
 impl JwtKeys {
@@ -58,37 +57,12 @@ impl JwtKeys {
             .iter()
             .position(JwtKey::can_sign)
             .expect("a key that can sign");
-        let mut base = Validation::new(Algorithm::HS256);
-        base.set_issuer(&[&settings.issuer]);
-        // jsonwebtoken only checks `aud` when present; requiring it makes a
-        // token without one fail where an audience is configured.
-        let required: &[&str] = match settings.audience {
-            Some(_) => &["exp", "iat", "iss", "sub", "aud"],
-            None => &["exp", "iat", "iss", "sub"],
-        };
-        base.set_required_spec_claims(required);
-        base.leeway = settings.leeway.as_secs();
-        match &settings.audience {
-            Some(audience) => base.set_audience(&[audience]),
-            None => base.validate_aud = false,
-        }
         let verifying = keys
             .iter()
             .enumerate()
             .map(|(index, key)| {
                 let algorithm = jwt_algorithm(key.algorithm);
-                let mut validation = base.clone();
-                validation.algorithms = vec![algorithm];
-                let mut validation_any_age = validation.clone();
-                validation_any_age.validate_exp = false;
-                validation_any_age.set_required_spec_claims(&required[1..]);
-                let verifier = Verifier {
-                    index,
-                    algorithm,
-                    validation,
-                    validation_any_age,
-                };
-                (key.id.clone(), verifier)
+                (key.id.clone(), Verifier { index, algorithm })
             })
             .collect();
         JwtKeys {
@@ -185,12 +159,8 @@ impl JwtKeys {
         if header.alg != verifier.algorithm {
             return Err(TokenError("algorithm does not match the key"));
         }
-        let validation = match any_age {
-            true => &verifier.validation_any_age,
-            false => &verifier.validation,
-        };
-        let key = self.keys[verifier.index].decoding();
-        let claims: Claims = decode(token, key, validation)?;
+        let check = self.keys[verifier.index].signature_check();
+        let claims = checked_claims(token, check, &self.settings, any_age)?;
         if expected.is_some_and(|t| t != claims.token_type) {
             return Err(TokenError("wrong token type"));
         }

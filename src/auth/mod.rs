@@ -13,6 +13,7 @@ pub mod legacy_jwt;
 mod legacy_tokens;
 mod password;
 mod sessions;
+mod token_check;
 pub mod tokens;
 
 pub use access_cache::AccessCache;
