@@ -18,7 +18,7 @@ mod sessions;
 use std::{path::PathBuf, time::Duration};
 
 use chrono::DateTime;
-use parking_lot::{FairMutex, FairMutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, ErrorCode, OptionalExtension, Row, TransactionBehavior};
@@ -60,22 +60,25 @@ pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
     counts: CallCounts,
     /// This process's turn to write (see [`Writer`]).
-    writes: FairMutex<()>,
+    writes: Mutex<()>,
 }
 
 /// A pooled connection that holds this process's turn to write. SQLite
 /// lets one writer in at a time, and a writer that finds the lock taken
 /// sleeps and retries within `busy_timeout` with growing sleeps, so under
 /// 16 concurrent refresh chains some waited hundreds of milliseconds while
-/// others got in. Writers of this process instead queue here, in arrival
-/// order, and the turn passes on the moment the last one commits. Other
-/// processes on the same file (the admin commands, other instances) still
+/// others got in. Writers of this process instead wait here, asleep until
+/// the turn frees, and take it the moment the last one commits.
+/// parking_lot's mutex hands the turn to a waiter that has waited past
+/// about half a millisecond (eventual fairness), which bounds the wait
+/// without the context switch a strictly fair queue forces on every
+/// hand-off. Other processes on the same file (the admin commands, other instances) still
 /// meet at SQLite's lock, with `busy_timeout`.
 pub(super) struct Writer<'a> {
     // Dropped in this order: the connection (and any transaction left on
     // it) goes back to the pool before the turn passes on.
     conn: PooledConnection<SqliteConnectionManager>,
-    _turn: FairMutexGuard<'a, ()>,
+    _turn: MutexGuard<'a, ()>,
 }
 
 impl std::ops::Deref for Writer<'_> {
@@ -124,7 +127,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             counts: CallCounts::default(),
-            writes: FairMutex::new(()),
+            writes: Mutex::new(()),
         })
     }
 
