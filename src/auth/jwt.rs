@@ -18,6 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 pub use super::claims::{Claims, IssuedToken, TokenError, TokenType};
 use super::key_material::{jwt_algorithm, JwtKey};
 use super::token_check::checked_claims;
+use super::verified_tokens::VerifiedTokens;
 use crate::domain::{Timestamp, UserId};
 
 /// Longest token accepted (API.md).
@@ -42,6 +43,9 @@ pub struct JwtKeys {
     /// and without `exp` (logout accepts expired tokens).
     verifying: HashMap<String, Verifier>,
     settings: TokenSettings,
+    /// Access tokens already verified (see `verified_tokens` for why this
+    /// is safe).
+    verified: VerifiedTokens,
 }
 
 struct Verifier {
@@ -70,6 +74,7 @@ impl JwtKeys {
             keys,
             verifying,
             settings,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -148,6 +153,18 @@ impl JwtKeys {
         expected: Option<TokenType>,
         any_age: bool,
     ) -> Result<Claims, TokenError> {
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
+        let cached = match any_age {
+            false => self.verified.get(token, now, leeway),
+            true => None,
+        };
+        if let Some(claims) = cached {
+            return match expected {
+                Some(t) if t != claims.token_type => Err(TokenError("wrong token type")),
+                _ => Ok(claims),
+            };
+        }
         let header = checked_header(token)?;
         let kid = header.kid.ok_or(TokenError("no key id"))?;
         let verifier = self
@@ -168,6 +185,9 @@ impl JwtKeys {
             claims.sub == claims.user_id && claims.sub.parse().ok().and_then(UserId::new).is_some();
         if !user_ok || !is_id(&claims.jti) || claims.sid.is_empty() || claims.sid.len() > 64 {
             return Err(TokenError("malformed claims"));
+        }
+        if !any_age {
+            self.verified.insert(token, &claims, now, leeway);
         }
         Ok(claims)
     }

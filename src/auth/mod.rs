@@ -15,6 +15,7 @@ mod password;
 mod sessions;
 mod token_check;
 pub mod tokens;
+mod verified_tokens;
 
 pub use access_cache::AccessCache;
 pub use hashing::{HashingPool, PoolBusy};
