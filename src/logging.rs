@@ -3,8 +3,13 @@
 //! logs its queries' parameters (password hashes, token ids), so raising
 //! authd's level must never raise theirs. `RUST_LOG`, when set, is taken
 //! as it is: an operator who names a crate there asked for its events.
+//! How the lines are written is `writer`'s.
+
+mod writer;
 
 use tracing_subscriber::EnvFilter;
+
+pub use writer::{dropped_lines, init, report_drops, LogGuard, Output};
 
 /// The crate's target: every event authd logs is under it.
 const OWN_TARGET: &str = "authd";

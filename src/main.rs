@@ -1,13 +1,13 @@
 //! The `authd` binary: parse the command line, load the configuration, start
 //! logging, dispatch. Everything else lives in the library.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use authd::cli::{self, Cli};
-use authd::config::LogFormat;
+use authd::cli::{self, Cli, Command};
+use authd::config::LogConfig;
+use authd::logging::{LogGuard, Output};
 
 fn main() -> ExitCode {
     let args = Cli::parse();
@@ -16,8 +16,11 @@ fn main() -> ExitCode {
         Ok(context) => context,
         Err(error) => return fail(&error),
     };
-    init_logging(&context.config.log.level, context.config.log.format);
-    match cli::run(args.command, &context) {
+    let log = init_logging(&args.command, &context.config.log);
+    let result = cli::run(args.command, &context);
+    // Queued lines first, so an error is the last thing printed.
+    drop(log);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }
@@ -39,21 +42,15 @@ fn fail(error: &cli::CliError) -> ExitCode {
     error.exit_code()
 }
 
-/// Logs go to stderr so stdout stays the command's result. `RUST_LOG` wins
-/// over `log.level`, which is authd's own level (see `authd::logging`).
-/// `json`: one object per line, the event's fields at the top level
-/// (`method`, `route`, `status`, `latency_ms`, `request_id`, ...).
-fn init_logging(level: &str, format: LogFormat) {
-    let filter = authd::logging::env_filter(level);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-    }
+/// Logs go to stderr so stdout stays the command's result; `serve` queues
+/// them for a writer thread (see `authd::logging`). `RUST_LOG` wins over
+/// `log.level`, which is authd's own level. `json`: one object per line,
+/// the event's fields at the top level (`method`, `route`, `status`,
+/// `latency_ms`, `request_id`, ...).
+fn init_logging(command: &Command, log: &LogConfig) -> LogGuard {
+    let output = match command {
+        Command::Serve(_) => Output::Queued,
+        _ => Output::Direct,
+    };
+    authd::logging::init(&log.level, log.format, output)
 }

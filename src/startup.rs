@@ -16,6 +16,8 @@ use crate::http::Server;
 /// How long a stopping server waits for the audit writer to store what is
 /// queued.
 const AUDIT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a warning reports log lines dropped since the last one.
+const LOG_DROPS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -105,6 +107,7 @@ impl Started {
             }))
         });
         let pruner = crate::maintenance::spawn_auto_prune(&self.app);
+        let drops = tokio::spawn(crate::logging::report_drops(LOG_DROPS_EVERY));
         self.api
             .run(async move {
                 shutdown.await;
@@ -117,6 +120,7 @@ impl Started {
         if let Some(pruner) = pruner {
             pruner.abort();
         }
+        drops.abort();
         self.app.audit.close(AUDIT_CLOSE_GRACE).await;
         self.heartbeat.stop().await;
     }

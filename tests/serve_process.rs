@@ -153,7 +153,7 @@ async fn json_logs_are_one_object_per_line_with_the_request_fields() {
     let mut process = Process::start(command);
     let client = reqwest::Client::new();
     let reply = client
-        .get(format!("{}/healthz", process.base))
+        .get(format!("{}/.well-known/jwks.json", process.base))
         .header("X-Request-Id", "json-log-check")
         .send()
         .await
@@ -173,11 +173,51 @@ async fn json_logs_are_one_object_per_line_with_the_request_fields() {
     assert_eq!(request["target"], "authd::request");
     assert_eq!(request["level"], "INFO");
     assert_eq!(request["method"], "GET");
-    assert_eq!(request["route"], "/healthz");
+    assert_eq!(request["route"], "/.well-known/jwks.json");
     assert_eq!(request["status"], 200);
     assert_eq!(request["client_ip"], "127.0.0.1");
     assert!(request["latency_ms"].as_f64().is_some());
     assert!(request["timestamp"].is_string());
+}
+
+/// With `log.sample_successes = 0`, successes leave no access line and
+/// errors still do; a successful probe logs at debug only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_log_at_debug_and_sampling_keeps_every_error() {
+    let db = TestDb::sqlite();
+    let mut command = serve(&db);
+    command
+        .env("SECRET_KEY", TEST_SECRET)
+        .env("AUTHD_LOG__FORMAT", "json")
+        .env("AUTHD_LOG__SAMPLE_SUCCESSES", "0");
+    let mut process = Process::start(command);
+    let client = reqwest::Client::new();
+    for (path, id, status) in [
+        ("/healthz", "probe", StatusCode::OK),
+        ("/.well-known/jwks.json", "sampled-away", StatusCode::OK),
+        ("/api/auth/me/", "refused", StatusCode::UNAUTHORIZED),
+    ] {
+        let reply = client
+            .get(format!("{}{path}", process.base))
+            .header("X-Request-Id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), status, "{path}");
+    }
+    process.terminate();
+    assert_eq!(process.exit_code(), Some(0));
+    let events: Vec<serde_json::Value> = process
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let logged = |id: &str| events.iter().find(|e| e["request_id"] == id).cloned();
+    assert_eq!(logged("probe"), None, "a successful probe logs at debug");
+    assert_eq!(logged("sampled-away"), None, "no success is sampled at 0");
+    let refused = logged("refused").expect("an error is always logged");
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["level"], "INFO");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

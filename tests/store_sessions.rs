@@ -341,3 +341,47 @@ fn hash_upgrades_lose_to_password_changes(db: &TestDb) {
         .unwrap();
     assert_eq!(store.find_credentials(&email).unwrap().unwrap().1, upgraded);
 }
+
+/// Writers of one process take turns before SQLite's lock, so none of them
+/// waits in (or fails out of) `busy_timeout`: with no busy timeout at all,
+/// 16 threads logging in at once all succeed.
+#[test]
+fn concurrent_sqlite_writers_of_one_process_never_meet_the_lock() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.database.busy_timeout = authd::config::Duration::millis(0);
+    config.database.pool_size = 16;
+    let store = authd::store::open(&config).unwrap();
+    authd::store::migrate::migrate_up(store.as_ref()).unwrap();
+    let ada = user(store.as_ref(), "ada@example.com");
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..8 {
+                    let sid = format!("t{t}-s{i}");
+                    let refresh = NewRefreshToken {
+                        jti: format!("{sid}-0"),
+                        expires_at: later(3600),
+                    };
+                    let session = NewSession {
+                        sid,
+                        user_id: ada,
+                        created_at: domain::now(),
+                        client: Some(client()),
+                        refresh,
+                    };
+                    store.start_session(&session)?;
+                }
+                Ok::<_, authd::store::StoreError>(())
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread
+            .join()
+            .unwrap()
+            .expect("no writer saw the lock taken");
+    }
+    assert_eq!(db.query_i64("SELECT COUNT(*) FROM sessions"), 16 * 8);
+}

@@ -17,6 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 
 pub use super::claims::{Claims, IssuedToken, TokenError, TokenType};
 use super::key_material::{jwt_algorithm, JwtKey};
+use super::token_check::checked_claims;
+use super::verified_tokens::VerifiedTokens;
 use crate::domain::{Timestamp, UserId};
 
 /// Longest token accepted (API.md).
@@ -41,13 +43,14 @@ pub struct JwtKeys {
     /// and without `exp` (logout accepts expired tokens).
     verifying: HashMap<String, Verifier>,
     settings: TokenSettings,
+    /// Access tokens already verified (see `verified_tokens` for why this
+    /// is safe).
+    verified: VerifiedTokens,
 }
 
 struct Verifier {
     index: usize,
     algorithm: Algorithm,
-    validation: Validation,
-    validation_any_age: Validation,
 }
 
 impl JwtKeys {
@@ -58,37 +61,12 @@ impl JwtKeys {
             .iter()
             .position(JwtKey::can_sign)
             .expect("a key that can sign");
-        let mut base = Validation::new(Algorithm::HS256);
-        base.set_issuer(&[&settings.issuer]);
-        // jsonwebtoken only checks `aud` when present; requiring it makes a
-        // token without one fail where an audience is configured.
-        let required: &[&str] = match settings.audience {
-            Some(_) => &["exp", "iat", "iss", "sub", "aud"],
-            None => &["exp", "iat", "iss", "sub"],
-        };
-        base.set_required_spec_claims(required);
-        base.leeway = settings.leeway.as_secs();
-        match &settings.audience {
-            Some(audience) => base.set_audience(&[audience]),
-            None => base.validate_aud = false,
-        }
         let verifying = keys
             .iter()
             .enumerate()
             .map(|(index, key)| {
                 let algorithm = jwt_algorithm(key.algorithm);
-                let mut validation = base.clone();
-                validation.algorithms = vec![algorithm];
-                let mut validation_any_age = validation.clone();
-                validation_any_age.validate_exp = false;
-                validation_any_age.set_required_spec_claims(&required[1..]);
-                let verifier = Verifier {
-                    index,
-                    algorithm,
-                    validation,
-                    validation_any_age,
-                };
-                (key.id.clone(), verifier)
+                (key.id.clone(), Verifier { index, algorithm })
             })
             .collect();
         JwtKeys {
@@ -96,6 +74,7 @@ impl JwtKeys {
             keys,
             verifying,
             settings,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -174,6 +153,18 @@ impl JwtKeys {
         expected: Option<TokenType>,
         any_age: bool,
     ) -> Result<Claims, TokenError> {
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
+        let cached = match any_age {
+            false => self.verified.get(token, now, leeway),
+            true => None,
+        };
+        if let Some(claims) = cached {
+            return match expected {
+                Some(t) if t != claims.token_type => Err(TokenError("wrong token type")),
+                _ => Ok(claims),
+            };
+        }
         let header = checked_header(token)?;
         let kid = header.kid.ok_or(TokenError("no key id"))?;
         let verifier = self
@@ -185,12 +176,8 @@ impl JwtKeys {
         if header.alg != verifier.algorithm {
             return Err(TokenError("algorithm does not match the key"));
         }
-        let validation = match any_age {
-            true => &verifier.validation_any_age,
-            false => &verifier.validation,
-        };
-        let key = self.keys[verifier.index].decoding();
-        let claims: Claims = decode(token, key, validation)?;
+        let check = self.keys[verifier.index].signature_check();
+        let claims = checked_claims(token, check, &self.settings, any_age)?;
         if expected.is_some_and(|t| t != claims.token_type) {
             return Err(TokenError("wrong token type"));
         }
@@ -198,6 +185,9 @@ impl JwtKeys {
             claims.sub == claims.user_id && claims.sub.parse().ok().and_then(UserId::new).is_some();
         if !user_ok || !is_id(&claims.jti) || claims.sid.is_empty() || claims.sid.len() > 64 {
             return Err(TokenError("malformed claims"));
+        }
+        if !any_age {
+            self.verified.insert(token, &claims, now, leeway);
         }
         Ok(claims)
     }

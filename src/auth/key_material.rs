@@ -6,6 +6,7 @@
 //! beyond calling them.
 
 // One pkcs8 crate serves all three key types (the same version).
+use super::token_check::SignatureCheck;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -41,7 +42,8 @@ pub struct JwtKey {
     pub algorithm: KeyAlgorithm,
     pub state: KeyState,
     encoding: Option<EncodingKey>,
-    decoding: DecodingKey,
+    /// What verifies this key's signatures, built once.
+    check: SignatureCheck,
     /// The public JWK; `None` for HS256, whose secret is never published.
     public: Option<Jwk>,
 }
@@ -66,7 +68,7 @@ impl JwtKey {
             algorithm: KeyAlgorithm::HS256,
             state: KeyState::Active,
             encoding: Some(EncodingKey::from_secret(secret)),
-            decoding: DecodingKey::from_secret(secret),
+            check: SignatureCheck::hs256(secret),
             public: None,
         }
     }
@@ -78,7 +80,7 @@ impl JwtKey {
         pem: &str,
     ) -> Result<JwtKey, KeyMaterialError> {
         let bad = || KeyMaterialError::Private(algorithm.name());
-        let (encoding, decoding) = match algorithm {
+        let (encoding, decoding, check) = match algorithm {
             KeyAlgorithm::HS256 => return Err(KeyMaterialError::Symmetric),
             KeyAlgorithm::EdDSA => {
                 let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|_| bad())?;
@@ -86,6 +88,7 @@ impl JwtKey {
                 (
                     EncodingKey::from_ed_der(der.as_bytes()),
                     DecodingKey::from_ed_der(key.verifying_key().as_bytes()),
+                    SignatureCheck::EdDsa(key.verifying_key()),
                 )
             }
             KeyAlgorithm::ES256 => {
@@ -95,6 +98,7 @@ impl JwtKey {
                 (
                     EncodingKey::from_ec_der(der.as_bytes()),
                     DecodingKey::from_ec_der(&point),
+                    SignatureCheck::Es256(key.public_key().into()),
                 )
             }
             KeyAlgorithm::RS256 => {
@@ -108,10 +112,17 @@ impl JwtKey {
                         &key.n().to_bytes_be(),
                         &key.e().to_bytes_be(),
                     ),
+                    SignatureCheck::Rs256(key.to_public_key()),
                 )
             }
         };
-        Ok(JwtKey::asymmetric(id, algorithm, Some(encoding), decoding))
+        Ok(JwtKey::asymmetric(
+            id,
+            algorithm,
+            Some(encoding),
+            decoding,
+            check,
+        ))
     }
 
     /// A key that only verifies, from its SubjectPublicKeyInfo PEM.
@@ -121,24 +132,30 @@ impl JwtKey {
         pem: &str,
     ) -> Result<JwtKey, KeyMaterialError> {
         let bad = || KeyMaterialError::Public(algorithm.name());
-        let decoding = match algorithm {
+        let (decoding, check) = match algorithm {
             KeyAlgorithm::HS256 => return Err(KeyMaterialError::Symmetric),
             KeyAlgorithm::EdDSA => {
                 let key =
                     ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(|_| bad())?;
-                DecodingKey::from_ed_der(key.as_bytes())
+                let decoding = DecodingKey::from_ed_der(key.as_bytes());
+                (decoding, SignatureCheck::EdDsa(key))
             }
             KeyAlgorithm::ES256 => {
                 let key = p256::PublicKey::from_public_key_pem(pem).map_err(|_| bad())?;
-                DecodingKey::from_ec_der(&key.to_sec1_bytes())
+                let decoding = DecodingKey::from_ec_der(&key.to_sec1_bytes());
+                (decoding, SignatureCheck::Es256(key.into()))
             }
             KeyAlgorithm::RS256 => {
                 let key = rsa::RsaPublicKey::from_public_key_pem(pem).map_err(|_| bad())?;
                 check_rsa_size(key.n().bits())?;
-                DecodingKey::from_rsa_raw_components(&key.n().to_bytes_be(), &key.e().to_bytes_be())
+                let decoding = DecodingKey::from_rsa_raw_components(
+                    &key.n().to_bytes_be(),
+                    &key.e().to_bytes_be(),
+                );
+                (decoding, SignatureCheck::Rs256(key))
             }
         };
-        Ok(JwtKey::asymmetric(id, algorithm, None, decoding))
+        Ok(JwtKey::asymmetric(id, algorithm, None, decoding, check))
     }
 
     fn asymmetric(
@@ -146,6 +163,7 @@ impl JwtKey {
         algorithm: KeyAlgorithm,
         encoding: Option<EncodingKey>,
         decoding: DecodingKey,
+        check: SignatureCheck,
     ) -> JwtKey {
         let mut public = Jwk::from_decoding_key(&decoding, Some(jwt_algorithm(algorithm)))
             .expect("a parsed public key has JWK members");
@@ -156,7 +174,7 @@ impl JwtKey {
             algorithm,
             state: KeyState::Active,
             encoding,
-            decoding,
+            check,
             public: Some(public),
         }
     }
@@ -180,8 +198,8 @@ impl JwtKey {
         self.encoding.as_ref()
     }
 
-    pub(super) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+    pub(super) fn signature_check(&self) -> &SignatureCheck {
+        &self.check
     }
 }
 

@@ -13,7 +13,9 @@ pub mod legacy_jwt;
 mod legacy_tokens;
 mod password;
 mod sessions;
+mod token_check;
 pub mod tokens;
+mod verified_tokens;
 
 pub use access_cache::AccessCache;
 pub use hashing::{HashingPool, PoolBusy};

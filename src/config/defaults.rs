@@ -207,6 +207,7 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Pretty,
             level: "info".into(),
+            sample_successes: 1.0,
         }
     }
 }

@@ -422,6 +422,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter (`info`, `authd=debug`); `RUST_LOG` wins when set.
     pub level: String,
+    /// The share of successful requests (status below 400) whose access
+    /// line is logged, 0.0 to 1.0; errors are always logged.
+    pub sample_successes: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -343,6 +343,13 @@ fn is_origin(text: &str) -> bool {
 }
 
 fn log(config: &Config) -> Result<(), Failure> {
+    let share = config.log.sample_successes;
+    if !(0.0..=1.0).contains(&share) {
+        return fail(
+            "log.sample_successes",
+            format!("{share} is not a share between 0.0 (no successes logged) and 1.0 (all)"),
+        );
+    }
     tracing_subscriber::EnvFilter::try_new(crate::logging::filter_directives(&config.log.level))
         .map(|_| ())
         .map_err(|e| {
@@ -470,6 +477,14 @@ mod tests {
                 Box::new(|c| c.jwt.legacy_simplejwt.enabled = true),
             ),
             ("log.level", Box::new(|c| c.log.level = "authd=loud".into())),
+            (
+                "log.sample_successes",
+                Box::new(|c| c.log.sample_successes = 1.5),
+            ),
+            (
+                "log.sample_successes",
+                Box::new(|c| c.log.sample_successes = f64::NAN),
+            ),
             (
                 "throttle.memory_windows",
                 Box::new(|c| c.throttle.memory_windows = 10),

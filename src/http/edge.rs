@@ -1,8 +1,7 @@
 //! What happens to every request, around its handler: the `X-Request-Id`,
 //! the `ALLOWED_HOSTS` check, CORS (preflight and response headers), the
-//! request timeout, the security headers, and one structured log line
-//! (method, route, status, latency, request id, client ip; never a body, a
-//! header value or a token).
+//! request timeout, the security headers, and the access line (see
+//! `access_log`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -16,6 +15,7 @@ use hyper::header::{
 };
 use hyper::{HeaderMap, Method, Request, StatusCode};
 
+use super::access_log::{self, AccessLine};
 use super::client_ip::client_ip;
 use super::error::{allow_header, ApiError};
 use super::handlers;
@@ -104,15 +104,15 @@ pub async fn handle(
         response.status().as_u16(),
         elapsed,
     );
-    tracing::info!(
-        target: "authd::request",
-        method = %method,
-        route = route.map_or("-", Route::path),
-        status = response.status().as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        request_id = %request_id.to_str().unwrap_or("-"),
-        client_ip = %client_ip,
-    );
+    let line = AccessLine {
+        method: &method,
+        route,
+        status: response.status(),
+        elapsed,
+        request_id: &request_id,
+        client_ip,
+    };
+    access_log::log(&line, app.config.log.sample_successes);
     response
 }
 

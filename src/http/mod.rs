@@ -3,6 +3,7 @@
 //! router, one handler per resource, request parsing, response building and
 //! the one error-to-response mapping.
 
+mod access_log;
 mod client_ip;
 mod conn;
 mod csrf;

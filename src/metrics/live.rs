@@ -115,6 +115,13 @@ impl Collector for Sources {
             i64::try_from(self.hashing.memory_bytes()).unwrap_or(i64::MAX),
         )?;
 
+        counter(
+            &mut encoder,
+            "log_lines_dropped",
+            "Log lines dropped because stderr was read more slowly than they were logged",
+            crate::logging::dropped_lines(),
+        )?;
+
         let pool = self.store.pool_state();
         let mut family = encoder.encode_descriptor(
             "db_connections",

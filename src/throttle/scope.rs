@@ -143,28 +143,66 @@ impl Identity {
     /// then (for email scopes) a hash of the trimmed, lower-cased email, so
     /// keys never expose an address; or the user id.
     pub fn key_suffix(&self, scope: Scope) -> String {
+        let mut suffix = String::with_capacity(80);
+        self.write_key_suffix(scope, &mut suffix);
+        suffix
+    }
+
+    /// [`key_suffix`](Self::key_suffix), appended to `key`: every refused
+    /// request builds its keys, so no string is formatted on the way.
+    fn write_key_suffix(&self, scope: Scope, key: &mut String) {
+        use fmt::Write;
         match scope.counts() {
-            Counts::Client => self.client.to_string(),
-            Counts::ClientAndEmail => {
-                let email = self.email.as_deref().unwrap_or("");
-                format!("{}_{}", self.client, email_hash(email))
+            Counts::Client => {
+                let _ = write!(key, "{}", self.client);
             }
-            Counts::User => self
-                .user
-                .map_or_else(|| "anonymous".to_string(), |user| user.to_string()),
+            Counts::ClientAndEmail => {
+                let _ = write!(key, "{}", self.client);
+                key.push('_');
+                write_email_hash(self.email.as_deref().unwrap_or(""), key);
+            }
+            Counts::User => match self.user {
+                Some(user) => {
+                    let _ = write!(key, "{user}");
+                }
+                None => key.push_str("anonymous"),
+            },
         }
     }
 }
 
 /// 16 bytes of sha256 over the normalized email, hex.
 pub fn email_hash(email: &str) -> String {
-    let normalized = email.trim().to_lowercase();
-    hex::encode(&Sha256::digest(format!("authd-throttle:{normalized}").as_bytes())[..16])
+    let mut hash = String::with_capacity(32);
+    write_email_hash(email, &mut hash);
+    hash
+}
+
+fn write_email_hash(email: &str, out: &mut String) {
+    let email = email.trim();
+    let mut sha = Sha256::new();
+    sha.update(b"authd-throttle:");
+    if email
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        sha.update(email.to_lowercase().as_bytes());
+    } else {
+        sha.update(email.as_bytes());
+    }
+    let mut hex = [0u8; 32];
+    hex::encode_to_slice(&sha.finalize()[..16], &mut hex).expect("32 hex digits for 16 bytes");
+    out.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
 }
 
 /// `throttle_{scope}_{ident}`: the key of one window, without the Redis prefix.
 pub fn window_key(scope: Scope, identity: &Identity) -> String {
-    format!("throttle_{}_{}", scope.name(), identity.key_suffix(scope))
+    let mut key = String::with_capacity(96);
+    key.push_str("throttle_");
+    key.push_str(scope.name());
+    key.push('_');
+    identity.write_key_suffix(scope, &mut key);
+    key
 }
 
 /// The parts of a window's ident, read back from its key (after
@@ -215,6 +253,24 @@ mod tests {
         assert_eq!(
             window_key(Scope::PasswordChange, &user),
             "throttle_password_change_42"
+        );
+    }
+
+    /// Windows already in Redis stay valid across upgrades: the hash is
+    /// sha256("authd-throttle:" + lower-cased email), first 16 bytes, hex.
+    #[test]
+    fn the_email_hash_is_the_one_keys_were_written_with() {
+        assert_eq!(
+            email_hash(" Ada@Example.com "),
+            "d0c387ba802a586dfab911c1fb13b5f0"
+        );
+        assert_eq!(
+            email_hash("Émile@Exämple.com"),
+            "84e044342cd2e809365d1407b2375429"
+        );
+        assert_eq!(
+            window_key(Scope::Login, &who(Some("ada@example.com"))),
+            "throttle_login_203.0.113.9_d0c387ba802a586dfab911c1fb13b5f0"
         );
     }
 

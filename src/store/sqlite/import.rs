@@ -18,7 +18,7 @@ impl ImportStore for SqliteStore {
         on_conflict: OnConflict,
         dry_run: bool,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -41,7 +41,7 @@ impl ImportStore for SqliteStore {
         entries: &[LegacyBlacklistEntry],
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;

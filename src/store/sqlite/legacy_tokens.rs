@@ -49,11 +49,11 @@ impl LegacyTokenStore for SqliteStore {
     }
 
     fn blacklist_legacy(&self, entry: &LegacyBlacklistEntry) -> Result<bool, StoreError> {
-        insert_blacklisted(&*self.conn()?, entry).map_err(db_error)
+        insert_blacklisted(&*self.writer()?, entry).map_err(db_error)
     }
 
     fn redeem_legacy_refresh(&self, redemption: &LegacyRedemption) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;

@@ -46,7 +46,7 @@ impl PruneStore for SqliteStore {
         batch: u32,
     ) -> Result<PrunedBatch, StoreError> {
         let (table, condition) = condition(kind);
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -112,7 +112,7 @@ impl PruneStore for SqliteStore {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let taken = self
-            .conn()?
+            .writer()?
             .execute(
                 "INSERT INTO authd_locks (name, holder, expires_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -124,7 +124,7 @@ impl PruneStore for SqliteStore {
     }
 
     fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.conn()?
+        self.writer()?
             .execute(
                 "DELETE FROM authd_locks WHERE name = ?1 AND holder = ?2",
                 params![name, holder],

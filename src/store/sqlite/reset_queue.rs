@@ -12,7 +12,7 @@ use crate::store::{stored_user_id, StoreError};
 impl ResetQueueStore for SqliteStore {
     fn enqueue_reset(&self, email: &Email, at: Timestamp) -> Result<bool, StoreError> {
         let written = self
-            .conn()?
+            .writer()?
             .execute(
                 "INSERT INTO password_reset_queue (user_id, requested_at, next_attempt_at)
                  SELECT id, ?2, ?2 FROM users WHERE email_lower = ?1 AND is_active = 1
@@ -30,7 +30,7 @@ impl ResetQueueStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Claimed, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         let taken = conn
             .query_row(
                 "UPDATE password_reset_queue
@@ -78,7 +78,7 @@ impl ResetQueueStore for SqliteStore {
         generation: i64,
         now: Timestamp,
     ) -> Result<Finished, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -114,7 +114,7 @@ impl ResetQueueStore for SqliteStore {
         next_attempt_at: Timestamp,
     ) -> Result<bool, StoreError> {
         let updated = self
-            .conn()?
+            .writer()?
             .execute(
                 "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = ?3
                  WHERE user_id = ?1 AND claim = ?2",

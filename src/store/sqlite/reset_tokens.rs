@@ -15,7 +15,7 @@ impl ResetTokenStore for SqliteStore {
         user: UserId,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()?
+        self.writer()?
             .execute(
                 "INSERT INTO password_reset_tokens (token_sha256, user_id, expires_at) VALUES (?1, ?2, ?3)",
                 params![token_sha256, user.get(), to_micros(expires_at)],
@@ -47,7 +47,7 @@ impl ResetTokenStore for SqliteStore {
         new_hash: &PasswordHash,
         at: Timestamp,
     ) -> Result<Option<UserId>, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;

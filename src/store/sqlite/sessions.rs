@@ -58,7 +58,7 @@ pub(super) fn insert_session(
 
 impl SessionStore for SqliteStore {
     fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -75,7 +75,7 @@ impl SessionStore for SqliteStore {
     }
 
     fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -148,7 +148,7 @@ impl SessionStore for SqliteStore {
         at: Timestamp,
         grace: Duration,
     ) -> Result<Option<String>, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -163,7 +163,7 @@ impl SessionStore for SqliteStore {
         why: &str,
         at: Timestamp,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -242,7 +242,7 @@ impl SessionStore for SqliteStore {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let changed = self
-            .conn()?
+            .writer()?
             .execute(
                 "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2 WHERE jti = ?3 AND revoked_at IS NULL",
                 params![to_micros(at), why, jti],
@@ -328,7 +328,7 @@ impl SessionStore for SqliteStore {
         old: &PasswordHash,
         new: &PasswordHash,
     ) -> Result<(), StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         conn.execute(
             "UPDATE users SET password_hash = ?1 WHERE id = ?2 AND password_hash = ?3",
             params![new.as_str(), user_id.get(), old.as_str()],
