@@ -19,6 +19,7 @@ macro_rules! user_columns {
 }
 
 pub mod audit;
+mod dialect;
 pub mod import;
 pub mod legacy_tokens;
 pub mod migrate;
@@ -31,6 +32,7 @@ pub mod reset_queue;
 pub mod reset_tokens;
 pub mod sessions;
 mod sqlite;
+mod users;
 
 use std::sync::Arc;
 
