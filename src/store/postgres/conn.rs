@@ -4,15 +4,42 @@
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row};
+use std::collections::HashMap;
+
+use postgres::{GenericClient, Row, Statement};
 
 use super::db_error;
 use crate::domain::Timestamp;
 use crate::store::dialect::{Conn, Failure, Sql, SqlRow, SqlValue};
 use crate::store::StoreError;
 
-/// A Postgres client or transaction.
-pub(super) struct Pg<'a, C: GenericClient>(pub &'a mut C);
+/// A Postgres client or transaction, with the statements prepared through
+/// it: given text, the driver would prepare a statement anew on every call
+/// (a round trip), so a batch that runs one statement per row (an import)
+/// prepares each once. A one-statement call costs what it did.
+pub(super) struct Pg<'a, C: GenericClient> {
+    client: &'a mut C,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+impl<'a, C: GenericClient> Pg<'a, C> {
+    pub(super) fn new(client: &'a mut C) -> Pg<'a, C> {
+        Pg {
+            client,
+            prepared: HashMap::new(),
+        }
+    }
+
+    fn statement(&mut self, sql: &'static Sql) -> Result<Statement, Failure> {
+        let text = sql.postgres();
+        if let Some(statement) = self.prepared.get(text) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(text).map_err(failure)?;
+        self.prepared.insert(text, statement.clone());
+        Ok(statement)
+    }
+}
 
 pub(super) fn values(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync + Send>> {
     params
@@ -45,9 +72,10 @@ fn failure(error: postgres::Error) -> Failure {
 
 impl<C: GenericClient> Conn for Pg<'_, C> {
     fn execute(&mut self, sql: &'static Sql, params: &[SqlValue]) -> Result<u64, Failure> {
+        let statement = self.statement(sql)?;
         let values = values(params);
-        self.0
-            .execute(sql.postgres(), &refs(&values))
+        self.client
+            .execute(&statement, &refs(&values))
             .map_err(failure)
     }
 
@@ -57,10 +85,11 @@ impl<C: GenericClient> Conn for Pg<'_, C> {
         params: &[SqlValue],
         each: &mut dyn FnMut(&dyn SqlRow) -> Result<(), StoreError>,
     ) -> Result<(), Failure> {
+        let statement = self.statement(sql)?;
         let values = values(params);
         let rows = self
-            .0
-            .query(sql.postgres(), &refs(&values))
+            .client
+            .query(&statement, &refs(&values))
             .map_err(failure)?;
         for row in &rows {
             each(row)?;
@@ -95,7 +124,7 @@ impl super::PostgresStore {
     ) -> Result<T, StoreError> {
         let mut client = self.conn()?;
         let mut tx = client.transaction().map_err(db_error)?;
-        let result = f(&mut Pg(&mut tx))?;
+        let result = f(&mut Pg::new(&mut tx))?;
         tx.commit().map_err(db_error)?;
         Ok(result)
     }

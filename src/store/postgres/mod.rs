@@ -194,7 +194,7 @@ fn revoke_all(
     at: Timestamp,
     reason: &str,
 ) -> Result<u64, StoreError> {
-    users::revoke_all(&mut Pg(tx), id, at, reason)
+    users::revoke_all(&mut Pg::new(tx), id, at, reason)
 }
 
 impl Store for PostgresStore {
@@ -307,11 +307,11 @@ impl Store for PostgresStore {
     }
 
     fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        users::create(&mut Pg(&mut **self.conn()?), user)
+        users::create(&mut Pg::new(&mut **self.conn()?), user)
     }
 
     fn find_user(&self, user: &UserRef) -> Result<Option<User>, StoreError> {
-        users::find(&mut Pg(&mut **self.conn()?), user)
+        users::find(&mut Pg::new(&mut **self.conn()?), user)
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError> {
@@ -329,11 +329,11 @@ impl Store for PostgresStore {
     }
 
     fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
-        users::list(&mut Pg(&mut **self.conn()?), query)
+        users::list(&mut Pg::new(&mut **self.conn()?), query)
     }
 
     fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User, StoreError> {
-        users::update(&mut Pg(&mut **self.conn()?), id, update)
+        users::update(&mut Pg::new(&mut **self.conn()?), id, update)
     }
 
     fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError> {
@@ -351,7 +351,7 @@ impl Store for PostgresStore {
     }
 
     fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
-        users::delete(&mut Pg(&mut **self.conn()?), id)
+        users::delete(&mut Pg::new(&mut **self.conn()?), id)
     }
 
     fn non_ascii_email_keys(
@@ -377,6 +377,6 @@ impl Store for PostgresStore {
     }
 
     fn set_email_key(&self, id: UserId, key: &str) -> Result<bool, StoreError> {
-        users::set_email_key(&mut Pg(&mut **self.conn()?), id, key)
+        users::set_email_key(&mut Pg::new(&mut **self.conn()?), id, key)
     }
 }

@@ -15,7 +15,12 @@ impl ResetTokenStore for PostgresStore {
         user: UserId,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        sql::insert(&mut Pg(&mut **self.conn()?), token_sha256, user, expires_at)
+        sql::insert(
+            &mut Pg::new(&mut **self.conn()?),
+            token_sha256,
+            user,
+            expires_at,
+        )
     }
 
     fn reset_token_user(
@@ -23,7 +28,7 @@ impl ResetTokenStore for PostgresStore {
         token_sha256: &str,
         at: Timestamp,
     ) -> Result<Option<UserId>, StoreError> {
-        sql::user(&mut Pg(&mut **self.conn()?), token_sha256, at)
+        sql::user(&mut Pg::new(&mut **self.conn()?), token_sha256, at)
     }
 
     fn consume_reset_token(
