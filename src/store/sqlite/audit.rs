@@ -4,9 +4,10 @@
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Row, TransactionBehavior};
 
-use super::{db_error, from_micros, to_micros, SqliteStore};
+use super::conn::value;
+use super::{db_error, from_micros, SqliteStore};
 use crate::domain::{AuditEvent, Timestamp};
-use crate::store::audit::{self, SqlValue, Statement};
+use crate::store::audit::{self, Statement};
 use crate::store::{AuditQuery, AuditStats, AuditStore, StoreError, StoredAuditEvent};
 
 fn placeholder(n: usize) -> String {
@@ -14,16 +15,7 @@ fn placeholder(n: usize) -> String {
 }
 
 fn values(statement: &Statement) -> Vec<Value> {
-    statement
-        .params
-        .iter()
-        .map(|value| match value {
-            SqlValue::Int(Some(n)) => Value::Integer(*n),
-            SqlValue::Text(Some(s)) => Value::Text(s.clone()),
-            SqlValue::Int(None) | SqlValue::Text(None) => Value::Null,
-            SqlValue::Time(at) => Value::Integer(to_micros(*at)),
-        })
-        .collect()
+    statement.params.iter().map(value).collect()
 }
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredAuditEvent> {
