@@ -9,6 +9,13 @@
 //! pool bounded by `database.pool_size`; a caller waits at most
 //! `database.pool_timeout` for one, then gets [`StoreError::Busy`] (the pool
 //! is full) or [`StoreError::Unavailable`] (the database cannot be reached).
+//!
+//! An operation's SQL is written once, in the module that owns it (`users`,
+//! and the `sql` module of `reset_tokens`, `reset_queue`, `prune`, `presence`,
+//! `legacy_tokens`, `import`, `audit`), on the small `dialect` layer; the
+//! `sqlite` and `postgres` modules open connections and transactions and
+//! keep only what has no common spelling or depends on the database's
+//! locking (each says which). Sessions have not moved yet.
 
 /// The columns of a `User`, in the order both backends' `user_from_row`
 /// read them; a macro so queries can be built with `concat!` at compile time.

@@ -5,6 +5,10 @@
 //! Migrations serialize on a transaction-scoped advisory lock keyed by the
 //! schema, so instances starting together migrate once. TLS follows libpq's
 //! `sslmode` and friends in the URL (see `tls`).
+//!
+//! The account operations are `store::users`, run on `conn::Pg` (login's
+//! look-up stays prepared on the connection); the migrations (advisory
+//! lock, `to_regclass`) and `non_ascii_email_keys` (`octet_length`) stay here.
 
 mod audit;
 mod bootstrap;

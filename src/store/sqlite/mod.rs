@@ -5,6 +5,10 @@
 //! writers from several processes (a server and admin commands) queue for
 //! the lock instead of failing. Times are stored as INTEGER microseconds
 //! since the epoch.
+//!
+//! The account operations are `store::users`, run on `conn::Lite`; the
+//! migrations and `non_ascii_email_keys` stay here (SQLite's catalog, and a
+//! partial index named with `INDEXED BY`, have no Postgres spelling).
 
 mod audit;
 mod conn;
