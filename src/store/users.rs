@@ -3,7 +3,7 @@
 //! that the backend opens and commits (SQLite's `BEGIN IMMEDIATE`,
 //! Postgres's default), since how a transaction starts is the backend's.
 
-use super::dialect::{user_from_row, Conn, ConnExt, Failure, Sql, SqlRow, SqlValue};
+use super::dialect::{user_from_row, Conn, ConnExt, Failure, Sql, SqlRow, SqlRowExt, SqlValue};
 use super::{StoreError, UserQuery};
 use crate::domain::{Email, NewUser, PasswordHash, Timestamp, User, UserId, UserRef, UserUpdate};
 
@@ -97,7 +97,7 @@ pub(crate) fn find(c: &mut dyn Conn, user: &UserRef) -> Result<Option<User>, Sto
 
 /// Reads a [`CREDENTIALS`] row.
 pub(crate) fn credentials_from_row(row: &dyn SqlRow) -> Result<(User, PasswordHash), StoreError> {
-    let hash = row.text(9)?.unwrap_or_default();
+    let hash = row.text_nn(9)?;
     Ok((user_from_row(row)?, PasswordHash::from_stored(hash)))
 }
 
