@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+pub(crate) use super::dialect::SqlValue;
 use super::StoreError;
 use crate::domain::{AuditEvent, EventType, Outcome, Timestamp, UserId};
 
@@ -115,16 +116,6 @@ pub fn ip_text(ip: Option<IpAddr>) -> Option<String> {
     ip.map(|ip| ip.to_string())
 }
 
-/// A value bound to one of the statements below, before a backend maps it
-/// to its own type (SQLite keeps times as microseconds, Postgres as
-/// `timestamptz`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum SqlValue {
-    Int(Option<i64>),
-    Text(Option<String>),
-    Time(Timestamp),
-}
-
 /// A statement written once for both backends: they differ only in how a
 /// placeholder is spelled, which `placeholder` gives (`?1` or `$1`).
 #[derive(Debug, Clone, PartialEq)]
@@ -158,7 +149,7 @@ pub(crate) fn insert(event: &AuditEvent, placeholder: fn(usize) -> String) -> St
     let origin = &event.origin;
     let text = |s: Option<&str>| SqlValue::Text(s.map(str::to_string));
     let values = [
-        SqlValue::Time(event.at),
+        SqlValue::Time(Some(event.at)),
         text(Some(event.kind.name())),
         text(Some(event.outcome.name())),
         text(event.reason),
@@ -231,11 +222,11 @@ pub(crate) fn select(query: &AuditQuery, placeholder: fn(usize) -> String) -> St
     }
     if let Some(since) = query.since {
         s.sql.push_str(" AND at >= ");
-        s.bind(SqlValue::Time(since), placeholder);
+        s.bind(SqlValue::Time(Some(since)), placeholder);
     }
     if let Some(until) = query.until {
         s.sql.push_str(" AND at < ");
-        s.bind(SqlValue::Time(until), placeholder);
+        s.bind(SqlValue::Time(Some(until)), placeholder);
     }
     match query.after_id {
         Some(after) => {
@@ -286,7 +277,7 @@ fn since_clause(
     if let Some(since) = since {
         s.sql.push_str(joiner);
         s.sql.push_str("at >= ");
-        s.bind(SqlValue::Time(since), placeholder);
+        s.bind(SqlValue::Time(Some(since)), placeholder);
     }
 }
 
@@ -295,7 +286,7 @@ pub(crate) fn prune(before: Timestamp, batch: u32, placeholder: fn(usize) -> Str
     let mut s = Statement::new();
     s.sql
         .push_str("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ");
-    s.bind(SqlValue::Time(before), placeholder);
+    s.bind(SqlValue::Time(Some(before)), placeholder);
     s.sql.push_str(&format!(" ORDER BY id LIMIT {batch})"));
     s
 }

@@ -73,3 +73,106 @@ pub trait ImportStore {
         dry_run: bool,
     ) -> Result<u64, StoreError>;
 }
+
+/// The statements of a batch, shared by both backends (see `dialect`);
+/// each backend opens the batch's transaction (SQLite's `BEGIN IMMEDIATE`,
+/// so no other writer takes an id or an email between the look-up and the
+/// insert), commits it, and on Postgres moves the identity sequence.
+pub(crate) mod sql {
+    use super::{ImportOutcome, ImportedUser, OnConflict};
+    use crate::store::dialect::{Conn, ConnExt, Sql, SqlRowExt, SqlValue};
+    use crate::store::legacy_tokens::{self, LegacyBlacklistEntry};
+    use crate::store::StoreError;
+
+    static HOLDERS: Sql = Sql::new("SELECT id FROM users WHERE id = $1 OR email_lower = $2");
+    /// `ON CONFLICT DO NOTHING` covers a registration racing the batch for
+    /// the same email (on Postgres; SQLite's lock keeps it out).
+    static INSERT: Sql = Sql::new(
+        "INSERT INTO users (id, email, email_lower, full_name, password_hash, is_active, is_staff,
+                            is_superuser, date_joined, last_login, tokens_valid_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT DO NOTHING",
+    );
+    static UPDATE: Sql = Sql::new(
+        "UPDATE users SET email = $2, email_lower = $3, full_name = $4, password_hash = $5,
+                          is_active = $6, is_staff = $7, is_superuser = $8, date_joined = $9,
+                          last_login = $10
+         WHERE id = $1",
+    );
+
+    /// Imports `users` in order, stopping after the first
+    /// [`ImportOutcome::Conflict`] (the caller then rolls back).
+    pub(crate) fn users(
+        tx: &mut dyn Conn,
+        users: &[ImportedUser],
+        on_conflict: OnConflict,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(users.len());
+        for user in users {
+            let outcome = one(tx, user, on_conflict)?;
+            outcomes.push(outcome);
+            if outcome == ImportOutcome::Conflict {
+                break;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn one(
+        tx: &mut dyn Conn,
+        user: &ImportedUser,
+        on_conflict: OnConflict,
+    ) -> Result<ImportOutcome, StoreError> {
+        let ids = tx.rows(
+            &HOLDERS,
+            &[user.id.into(), user.email.lowered().into()],
+            |row| row.int_nn(0),
+        )?;
+        if let Some(&other) = ids.iter().find(|&&id| id != user.id.get()) {
+            return Ok(ImportOutcome::EmailTaken(Some(
+                crate::store::stored_user_id(other)?,
+            )));
+        }
+        let mut values: Vec<SqlValue> = vec![
+            user.id.into(),
+            user.email.as_str().into(),
+            user.email.lowered().into(),
+            user.full_name.as_str().into(),
+            user.password_hash.as_str().into(),
+            user.is_active.into(),
+            user.is_staff.into(),
+            user.is_superuser.into(),
+            user.date_joined.into(),
+            user.last_login.into(),
+        ];
+        match (ids.is_empty(), on_conflict) {
+            (true, _) => {
+                // Imported tokens were never cut off.
+                values.push(chrono::DateTime::UNIX_EPOCH.into());
+                Ok(if tx.execute(&INSERT, &values)? == 1 {
+                    ImportOutcome::Imported
+                } else {
+                    ImportOutcome::EmailTaken(None)
+                })
+            }
+            (false, OnConflict::Skip) => Ok(ImportOutcome::Skipped),
+            (false, OnConflict::Fail) => Ok(ImportOutcome::Conflict),
+            (false, OnConflict::Update) => {
+                tx.execute(&UPDATE, &values)?;
+                Ok(ImportOutcome::Updated)
+            }
+        }
+    }
+
+    /// Blacklists `entries`; how many were new.
+    pub(crate) fn blacklist(
+        tx: &mut dyn Conn,
+        entries: &[LegacyBlacklistEntry],
+    ) -> Result<u64, StoreError> {
+        let mut added = 0;
+        for entry in entries {
+            added += u64::from(legacy_tokens::sql::blacklist(tx, entry)?);
+        }
+        Ok(added)
+    }
+}

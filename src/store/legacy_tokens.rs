@@ -60,3 +60,52 @@ pub trait LegacyTokenStore {
     /// a login). False, with nothing written, when any of it fails.
     fn redeem_legacy_refresh(&self, redemption: &LegacyRedemption) -> Result<bool, StoreError>;
 }
+
+/// The statements both backends share (see `dialect`). The access check
+/// and the session a redemption starts are read and written by each
+/// backend's `sessions` code, which has not moved to the dialect layer.
+pub(crate) mod sql {
+    use super::{LegacyBlacklistEntry, LegacyRedemption};
+    use crate::domain::UserId;
+    use crate::store::dialect::{Conn, ConnExt, Sql, SqlRow};
+    use crate::store::StoreError;
+
+    /// `ON CONFLICT DO NOTHING` is the atomic step: of concurrent
+    /// redemptions of one token, exactly one inserts the row.
+    static INSERT: Sql = Sql::new(
+        "INSERT INTO legacy_token_blacklist (jti, user_id, expires_at, blacklisted_at, reason)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+    );
+    static LIVE: Sql = Sql::new(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_active = TRUE AND tokens_valid_after < $2)",
+    );
+
+    /// Records a token id; false when it already was.
+    pub(crate) fn blacklist(
+        c: &mut dyn Conn,
+        entry: &LegacyBlacklistEntry,
+    ) -> Result<bool, StoreError> {
+        let params = [
+            entry.jti.as_str().into(),
+            crate::store::dialect::SqlValue::Int(entry.user_id.map(UserId::get)),
+            entry.expires_at.into(),
+            entry.blacklisted_at.into(),
+            entry.reason.into(),
+        ];
+        Ok(c.execute(&INSERT, &params)? == 1)
+    }
+
+    /// Whether the redeemed token's user is active and its tokens were not
+    /// cut off after the token was issued.
+    pub(crate) fn live(
+        c: &mut dyn Conn,
+        redemption: &LegacyRedemption,
+    ) -> Result<bool, StoreError> {
+        // `iat` has whole seconds, so a token issued in the second the
+        // tokens were cut off still counts as before (as for authd's own).
+        let issued_before = redemption.issued_at + chrono::Duration::seconds(1);
+        let params = [redemption.session.user_id.into(), issued_before.into()];
+        let live = c.row(&LIVE, &params, |row: &dyn SqlRow| row.flag(0))?;
+        Ok(live.unwrap_or(false))
+    }
+}

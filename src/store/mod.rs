@@ -9,6 +9,13 @@
 //! pool bounded by `database.pool_size`; a caller waits at most
 //! `database.pool_timeout` for one, then gets [`StoreError::Busy`] (the pool
 //! is full) or [`StoreError::Unavailable`] (the database cannot be reached).
+//!
+//! An operation's SQL is written once, in the module that owns it (`users`,
+//! and the `sql` module of `reset_tokens`, `reset_queue`, `prune`, `presence`,
+//! `legacy_tokens`, `import`, `audit`), on the small `dialect` layer; the
+//! `sqlite` and `postgres` modules open connections and transactions and
+//! keep only what has no common spelling or depends on the database's
+//! locking (each says which). Sessions have not moved yet.
 
 /// The columns of a `User`, in the order both backends' `user_from_row`
 /// read them; a macro so queries can be built with `concat!` at compile time.
@@ -19,6 +26,7 @@ macro_rules! user_columns {
 }
 
 pub mod audit;
+mod dialect;
 pub mod import;
 pub mod legacy_tokens;
 pub mod migrate;
@@ -31,6 +39,7 @@ pub mod reset_queue;
 pub mod reset_tokens;
 pub mod sessions;
 mod sqlite;
+mod users;
 
 use std::sync::Arc;
 

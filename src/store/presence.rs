@@ -61,3 +61,24 @@ pub fn beat(store: &dyn Store, holder: &str, at: Timestamp) -> Result<(), StoreE
 pub fn forget(store: &dyn Store, holder: &str) -> Result<(), StoreError> {
     store.release_lease(&format!("{HEARTBEAT_PREFIX}{holder}"), holder)
 }
+
+/// The statement both backends share (see `dialect`); finding out whether
+/// the lock table exists, and Postgres's connection count, are theirs.
+pub(crate) mod sql {
+    use super::HEARTBEAT_PREFIX;
+    use crate::domain::Timestamp;
+    use crate::store::dialect::{Conn, ConnExt, Sql, SqlRowExt};
+    use crate::store::StoreError;
+
+    static HEARTBEATS: Sql = Sql::new(
+        "SELECT COUNT(*) FROM authd_locks WHERE substr(name, 1, length($1)) = $1 AND expires_at > $2",
+    );
+
+    /// Live heartbeats at `at`.
+    pub(crate) fn heartbeats(c: &mut dyn Conn, at: Timestamp) -> Result<u64, StoreError> {
+        let count = c.row(&HEARTBEATS, &[HEARTBEAT_PREFIX.into(), at.into()], |row| {
+            row.int_nn(0)
+        })?;
+        Ok(count.unwrap_or(0) as u64)
+    }
+}

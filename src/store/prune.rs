@@ -148,3 +148,92 @@ pub fn prune(
     }
     Ok(report)
 }
+
+/// The statements both backends share (see `dialect`). The batch delete is
+/// each backend's: SQLite deletes by `rowid`, Postgres by key and then the
+/// emptied sessions with one array-bound statement.
+pub(crate) mod sql {
+    use super::{Expired, TokenStats};
+    use crate::domain::Timestamp;
+    use crate::store::dialect::{Conn, ConnExt, Sql, SqlRowExt};
+    use crate::store::StoreError;
+
+    static COUNT_REFRESH: Sql =
+        Sql::new("SELECT COUNT(*) FROM refresh_tokens WHERE expires_at <= $1");
+    static COUNT_RESET: Sql =
+        Sql::new("SELECT COUNT(*) FROM password_reset_tokens WHERE expires_at <= $1");
+    /// What the batches empty: sessions that have an expired token and no
+    /// live one (a session with no token at all is not theirs to find, so
+    /// not counted either).
+    static COUNT_SESSIONS: Sql = Sql::new(
+        "SELECT COUNT(*) FROM sessions WHERE
+         EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at <= $1)
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = sessions.id AND t.expires_at > $1)",
+    );
+    static STATS: Sql = Sql::new(
+        "SELECT
+           (SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > $1),
+           (SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NOT NULL AND expires_at > $1),
+           (SELECT COUNT(*) FROM refresh_tokens WHERE expires_at <= $1),
+           (SELECT COUNT(*) FROM password_reset_tokens WHERE used_at IS NULL AND expires_at > $1),
+           (SELECT COUNT(*) FROM password_reset_tokens WHERE used_at IS NOT NULL AND expires_at > $1),
+           (SELECT COUNT(*) FROM password_reset_tokens WHERE expires_at <= $1),
+           (SELECT COUNT(*) FROM sessions)",
+    );
+    static LEASE: Sql = Sql::new(
+        "INSERT INTO authd_locks (name, holder, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE authd_locks.expires_at <= $4 OR authd_locks.holder = excluded.holder",
+    );
+    static RELEASE: Sql = Sql::new("DELETE FROM authd_locks WHERE name = $1 AND holder = $2");
+
+    pub(crate) fn count_expired(
+        c: &mut dyn Conn,
+        kind: Expired,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let sql = match kind {
+            Expired::RefreshTokens => &COUNT_REFRESH,
+            Expired::ResetTokens => &COUNT_RESET,
+            Expired::EmptySessions => &COUNT_SESSIONS,
+        };
+        let count = c.row(sql, &[at.into()], |row| row.int_nn(0))?;
+        Ok(count.unwrap_or(0) as u64)
+    }
+
+    pub(crate) fn token_stats(c: &mut dyn Conn, at: Timestamp) -> Result<TokenStats, StoreError> {
+        let stats = c.row(&STATS, &[at.into()], |row| {
+            let n = |i: usize| row.int_nn(i).map(|v| v as u64);
+            Ok(TokenStats {
+                refresh_active: n(0)?,
+                refresh_revoked: n(1)?,
+                refresh_expired: n(2)?,
+                reset_live: n(3)?,
+                reset_used: n(4)?,
+                reset_expired: n(5)?,
+                sessions: n(6)?,
+            })
+        })?;
+        stats.ok_or_else(|| StoreError::Database("the counts returned no row".into()))
+    }
+
+    pub(crate) fn try_lease(
+        c: &mut dyn Conn,
+        name: &str,
+        holder: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let params = [name.into(), holder.into(), until.into(), at.into()];
+        Ok(c.execute(&LEASE, &params)? == 1)
+    }
+
+    pub(crate) fn release_lease(
+        c: &mut dyn Conn,
+        name: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        c.execute(&RELEASE, &[name.into(), holder.into()])?;
+        Ok(())
+    }
+}

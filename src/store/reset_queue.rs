@@ -82,3 +82,71 @@ pub trait ResetQueueStore {
         next_attempt_at: Timestamp,
     ) -> Result<bool, StoreError>;
 }
+
+/// The statements both backends share (see `dialect`). The claim is each
+/// backend's: Postgres takes the row with `FOR UPDATE SKIP LOCKED` so
+/// concurrent senders never wait on each other, SQLite (one writer at a
+/// time) with a conditional UPDATE.
+pub(crate) mod sql {
+    use super::Finished;
+    use crate::domain::{Email, Timestamp, UserId};
+    use crate::store::dialect::{Conn, Sql};
+    use crate::store::StoreError;
+
+    /// Run on every reset request, for known and unknown emails alike.
+    pub(crate) static ENQUEUE: Sql = Sql::new(
+        "INSERT INTO password_reset_queue (user_id, requested_at, next_attempt_at)
+         SELECT id, $2, $2 FROM users WHERE email_lower = $1 AND is_active = TRUE
+         ON CONFLICT (user_id) DO UPDATE SET requested_at = excluded.requested_at,
+             generation = password_reset_queue.generation + 1",
+    );
+    static DELETE: Sql = Sql::new(
+        "DELETE FROM password_reset_queue WHERE user_id = $1 AND claim = $2 AND generation = $3",
+    );
+    static REARM: Sql = Sql::new(
+        "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = $3, attempts = 0
+         WHERE user_id = $1 AND claim = $2",
+    );
+    static RETRY: Sql = Sql::new(
+        "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = $3
+         WHERE user_id = $1 AND claim = $2",
+    );
+
+    pub(crate) fn enqueue(
+        c: &mut dyn Conn,
+        email: &Email,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(c.execute(&ENQUEUE, &[email.lowered().into(), at.into()])? > 0)
+    }
+
+    pub(crate) fn finish(
+        c: &mut dyn Conn,
+        user_id: UserId,
+        claim: &str,
+        generation: i64,
+        now: Timestamp,
+    ) -> Result<Finished, StoreError> {
+        if c.execute(&DELETE, &[user_id.into(), claim.into(), generation.into()])? > 0 {
+            return Ok(Finished::Deleted);
+        }
+        // A request was merged in after this send began (or the lease is
+        // gone): the row is due again for it.
+        let rearmed = c.execute(&REARM, &[user_id.into(), claim.into(), now.into()])?;
+        Ok(if rearmed > 0 {
+            Finished::Rearmed
+        } else {
+            Finished::LeaseLost
+        })
+    }
+
+    pub(crate) fn retry(
+        c: &mut dyn Conn,
+        user_id: UserId,
+        claim: &str,
+        next_attempt_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let params = [user_id.into(), claim.into(), next_attempt_at.into()];
+        Ok(c.execute(&RETRY, &params)? > 0)
+    }
+}

@@ -4,9 +4,10 @@
 use postgres::types::ToSql;
 use postgres::Row;
 
+use super::conn::{self, refs};
 use super::{db_error, PostgresStore};
 use crate::domain::{AuditEvent, Timestamp};
-use crate::store::audit::{self, SqlValue, Statement};
+use crate::store::audit::{self, Statement};
 use crate::store::{AuditQuery, AuditStats, AuditStore, StoreError, StoredAuditEvent};
 
 fn placeholder(n: usize) -> String {
@@ -14,24 +15,7 @@ fn placeholder(n: usize) -> String {
 }
 
 fn values(statement: &Statement) -> Vec<Box<dyn ToSql + Sync + Send>> {
-    statement
-        .params
-        .iter()
-        .map(|value| -> Box<dyn ToSql + Sync + Send> {
-            match value {
-                SqlValue::Int(n) => Box::new(*n),
-                SqlValue::Text(s) => Box::new(s.clone()),
-                SqlValue::Time(at) => Box::new(*at),
-            }
-        })
-        .collect()
-}
-
-fn refs(values: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
-    values
-        .iter()
-        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-        .collect()
+    conn::values(&statement.params)
 }
 
 fn event_from_row(row: &Row) -> Result<StoredAuditEvent, postgres::Error> {

@@ -5,9 +5,14 @@
 //! Migrations serialize on a transaction-scoped advisory lock keyed by the
 //! schema, so instances starting together migrate once. TLS follows libpq's
 //! `sslmode` and friends in the URL (see `tls`).
+//!
+//! The account operations are `store::users`, run on `conn::Pg` (login's
+//! look-up stays prepared on the connection); the migrations (advisory
+//! lock, `to_regclass`) and `non_ascii_email_keys` (`octet_length`) stay here.
 
 mod audit;
 mod bootstrap;
+mod conn;
 mod connection;
 mod import;
 mod legacy_tokens;
@@ -18,25 +23,23 @@ mod reset_tokens;
 mod sessions;
 pub mod tls;
 
-use postgres::{error::SqlState, Row};
+use postgres::Row;
 use r2d2::{Pool, PooledConnection};
 
 pub(crate) use bootstrap::error_chain;
 use bootstrap::{current_schema, first_connection};
+use conn::Pg;
 use connection::Manager;
 
 use crate::config::DatabaseConfig;
 use crate::domain::PasswordHash;
-use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::presence::{self as presence_names, Role};
-use crate::store::sqlite::like_pattern;
 use crate::store::{
-    revoked_reason, stored_user_id, Backend, CallCounts, PoolState, StepDecision, Store,
+    dialect, stored_user_id, users, Backend, CallCounts, PoolState, StepDecision, Store,
     StoreError, UserQuery,
 };
-
-const USER_COLUMNS: &str = user_columns!();
 
 /// The check every authenticated request makes: the user, and whether the
 /// token's session is revoked (or not the user's). Built once, at compile time.
@@ -163,19 +166,9 @@ fn db_error(error: postgres::Error) -> StoreError {
     }
 }
 
+/// A user read from a row (for `sessions`).
 fn user_from_row(row: &Row) -> Result<User, StoreError> {
-    let id: i64 = row.try_get(0).map_err(db_error)?;
-    Ok(User {
-        id: UserId::new(id).ok_or_else(|| StoreError::Database(format!("invalid user id {id}")))?,
-        email: Email::from_stored(row.try_get(1).map_err(db_error)?),
-        full_name: FullName::from_stored(row.try_get(2).map_err(db_error)?),
-        is_active: row.try_get(3).map_err(db_error)?,
-        is_staff: row.try_get(4).map_err(db_error)?,
-        is_superuser: row.try_get(5).map_err(db_error)?,
-        date_joined: row.try_get(6).map_err(db_error)?,
-        last_login: row.try_get(7).map_err(db_error)?,
-        tokens_valid_after: row.try_get(8).map_err(db_error)?,
-    })
+    dialect::user_from_row(row)
 }
 
 fn read_applied(
@@ -198,58 +191,14 @@ fn read_applied(
         .collect()
 }
 
-/// Revokes every live session and refresh token of a user; returns how
-/// many sessions were live.
+/// `store::users::revoke_all` in a transaction (for `sessions`).
 fn revoke_all(
     tx: &mut postgres::Transaction<'_>,
     id: UserId,
     at: Timestamp,
     reason: &str,
 ) -> Result<u64, StoreError> {
-    // Tokens before sessions, the order a rotation locks them in (see
-    // `sessions`), so a refresh racing this waits rather than deadlocks.
-    tx.execute(
-        "UPDATE refresh_tokens SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
-        &[&at, &reason, &id.get()],
-    )
-    .map_err(db_error)?;
-    tx.execute(
-        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
-        &[&at, &reason, &id.get()],
-    )
-    .map_err(db_error)
-}
-
-/// Sets the hash, moves `tokens_valid_after` and revokes every session and
-/// refresh token; false when the user does not exist.
-fn replace_password(
-    tx: &mut postgres::Transaction<'_>,
-    id: UserId,
-    hash: &PasswordHash,
-    at: Timestamp,
-    reason: &str,
-) -> Result<bool, StoreError> {
-    let changed = tx
-        .execute(
-            "UPDATE users SET password_hash = $1, tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $3",
-            &[&hash.as_str(), &at, &id.get()],
-        )
-        .map_err(db_error)?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    revoke_all(tx, id, at, reason)?;
-    // A new password ends every reset link sent for the old one.
-    tx.execute(
-        "UPDATE password_reset_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
-        &[&at, &id.get()],
-    )
-    .map_err(db_error)?;
-    Ok(true)
-}
-
-fn not_found(id: UserId) -> StoreError {
-    StoreError::UserNotFound(format!("id {id}"))
+    users::revoke_all(&mut Pg::new(tx), id, at, reason)
 }
 
 impl Store for PostgresStore {
@@ -362,138 +311,37 @@ impl Store for PostgresStore {
     }
 
     fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        let mut client = self.conn()?;
-        let row = client
-            .query_one(
-                &format!(
-                    "INSERT INTO users (email, email_lower, full_name, password_hash, is_active, is_staff,
-                                        is_superuser, date_joined, tokens_valid_after)
-                     VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $7) RETURNING {USER_COLUMNS}"
-                ),
-                &[
-                    &user.email.as_str(),
-                    &user.email.lowered(),
-                    &user.full_name.as_str(),
-                    &user.password_hash.as_str(),
-                    &user.is_staff,
-                    &user.is_superuser,
-                    &user.date_joined,
-                ],
-            )
-            .map_err(|e| {
-                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                    StoreError::EmailTaken
-                } else {
-                    db_error(e)
-                }
-            })?;
-        user_from_row(&row)
+        users::create(&mut Pg::new(&mut **self.conn()?), user)
     }
 
     fn find_user(&self, user: &UserRef) -> Result<Option<User>, StoreError> {
-        let mut client = self.conn()?;
-        let row = match user {
-            UserRef::Id(id) => client.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
-                &[&id.get()],
-            ),
-            UserRef::Email(email) => client.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE email_lower = $1"),
-                &[&email.lowered()],
-            ),
-        }
-        .map_err(db_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        users::find(&mut Pg::new(&mut **self.conn()?), user)
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError> {
-        const FIND_CREDENTIALS: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", password_hash FROM users WHERE email_lower = $1"
-        );
+        // Login's statement stays prepared on the connection (see `connection`).
         let mut client = self.conn()?;
-        let statement = client.prepared(FIND_CREDENTIALS).map_err(db_error)?;
+        let statement = client
+            .prepared(users::CREDENTIALS.postgres())
+            .map_err(db_error)?;
         let row = client
             .query_opt(&statement, &[&email.lowered()])
             .map_err(db_error)?;
-        row.map(|row| {
-            Ok((
-                user_from_row(&row)?,
-                PasswordHash::from_stored(row.try_get(9).map_err(db_error)?),
-            ))
-        })
-        .transpose()
+        row.as_ref()
+            .map(|row| users::credentials_from_row(row))
+            .transpose()
     }
 
     fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
-        let mut client = self.conn()?;
-        let pattern = query.search.as_deref().map(like_pattern);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {USER_COLUMNS} FROM users
-                     WHERE id > $3 AND ($1::text IS NULL OR email_lower LIKE $1 OR lower(full_name) LIKE $1)
-                     ORDER BY id LIMIT $2"
-                ),
-                &[
-                    &pattern,
-                    &i64::from(query.limit),
-                    &query.after.map_or(0, UserId::get),
-                ],
-            )
-            .map_err(db_error)?;
-        rows.iter().map(user_from_row).collect()
+        users::list(&mut Pg::new(&mut **self.conn()?), query)
     }
 
     fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User, StoreError> {
-        let mut client = self.conn()?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "UPDATE users SET full_name = COALESCE($1, full_name), is_staff = COALESCE($2, is_staff),
-                                      is_superuser = COALESCE($3, is_superuser)
-                     WHERE id = $4 RETURNING {USER_COLUMNS}"
-                ),
-                &[
-                    &update.full_name.as_ref().map(|n| n.as_str()),
-                    &update.is_staff,
-                    &update.is_superuser,
-                    &id.get(),
-                ],
-            )
-            .map_err(db_error)?;
-        row.as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .ok_or_else(|| not_found(id))
+        users::update(&mut Pg::new(&mut **self.conn()?), id, update)
     }
 
     fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError> {
-        let mut client = self.conn()?;
-        let mut tx = client.transaction().map_err(db_error)?;
-        let row = if active {
-            tx.query_opt(&format!("UPDATE users SET is_active = TRUE WHERE id = $1 RETURNING {USER_COLUMNS}"), &[&id.get()])
-        } else {
-            tx.query_opt(
-                &format!(
-                    "UPDATE users SET is_active = FALSE, tokens_valid_after = GREATEST(tokens_valid_after, $2)
-                     WHERE id = $1 RETURNING {USER_COLUMNS}"
-                ),
-                &[&id.get(), &at],
-            )
-        }
-        .map_err(db_error)?;
-        let user = row
-            .as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .ok_or_else(|| not_found(id))?;
-        if !active {
-            revoke_all(&mut tx, id, at, revoked_reason::ACCOUNT_DISABLED)?;
-        }
-        tx.commit().map_err(db_error)?;
-        Ok(user)
+        self.write(|tx| users::set_active(tx, id, active, at))
     }
 
     fn set_password(
@@ -503,23 +351,11 @@ impl Store for PostgresStore {
         at: Timestamp,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let mut client = self.conn()?;
-        let mut tx = client.transaction().map_err(db_error)?;
-        if !replace_password(&mut tx, id, hash, at, reason)? {
-            return Err(not_found(id));
-        }
-        tx.commit().map_err(db_error)
+        self.write(|tx| users::set_password(tx, id, hash, at, reason))
     }
 
     fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
-        let mut client = self.conn()?;
-        match client
-            .execute("DELETE FROM users WHERE id = $1", &[&id.get()])
-            .map_err(db_error)?
-        {
-            0 => Err(not_found(id)),
-            _ => Ok(()),
-        }
+        users::delete(&mut Pg::new(&mut **self.conn()?), id)
     }
 
     fn non_ascii_email_keys(
@@ -545,13 +381,6 @@ impl Store for PostgresStore {
     }
 
     fn set_email_key(&self, id: UserId, key: &str) -> Result<bool, StoreError> {
-        match self.conn()?.execute(
-            "UPDATE users SET email_lower = $1 WHERE id = $2",
-            &[&key, &id.get()],
-        ) {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(false),
-            Err(e) => Err(db_error(e)),
-        }
+        users::set_email_key(&mut Pg::new(&mut **self.conn()?), id, key)
     }
 }

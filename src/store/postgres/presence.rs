@@ -2,9 +2,10 @@
 //! backends of this database whose application name is a server's of this
 //! schema (see `store::presence`).
 
+use super::conn::Pg;
 use super::{db_error, PostgresStore};
 use crate::domain::Timestamp;
-use crate::store::presence::{PresenceStore, HEARTBEAT_PREFIX};
+use crate::store::presence::{self, PresenceStore};
 use crate::store::StoreError;
 
 /// Heartbeats when the lock table exists (from migration 0002), and other
@@ -21,18 +22,12 @@ impl PresenceStore for PostgresStore {
         let row = client.query_one(CONNECTED, &[]).map_err(db_error)?;
         let named: i64 = row.try_get(0).map_err(db_error)?;
         let table: bool = row.try_get(1).map_err(db_error)?;
-        let mut beating: i64 = 0;
+        let mut beating: u64 = 0;
         if table {
-            beating = client
-                .query_one(
-                    "SELECT COUNT(*) FROM authd_locks WHERE left(name, length($1)) = $1 AND expires_at > $2",
-                    &[&HEARTBEAT_PREFIX, &at],
-                )
-                .and_then(|row| row.try_get(0))
-                .map_err(db_error)?;
+            beating = presence::sql::heartbeats(&mut Pg::new(&mut **client), at)?;
         }
         // A server has one heartbeat but may hold several connections:
         // either count proves a server is there; the larger is the better guess.
-        Ok(named.max(beating) as u64)
+        Ok((named as u64).max(beating))
     }
 }

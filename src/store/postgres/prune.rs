@@ -1,9 +1,10 @@
 //! Pruning and leases on Postgres. Batches delete by primary key through the
 //! `expires_at` indexes; emptied sessions by primary key.
 
+use super::conn::Pg;
 use super::{db_error, PostgresStore};
 use crate::domain::Timestamp;
-use crate::store::prune::{Expired, PruneStore, PrunedBatch, TokenStats};
+use crate::store::prune::{sql, Expired, PruneStore, PrunedBatch, TokenStats};
 use crate::store::StoreError;
 
 fn target(kind: Expired) -> (&'static str, &'static str, &'static str) {
@@ -24,16 +25,7 @@ fn target(kind: Expired) -> (&'static str, &'static str, &'static str) {
 
 impl PruneStore for PostgresStore {
     fn count_expired(&self, kind: Expired, at: Timestamp) -> Result<u64, StoreError> {
-        let (table, _, condition) = target(kind);
-        let count: i64 = self
-            .conn()?
-            .query_one(
-                &format!("SELECT COUNT(*) FROM {table} WHERE {condition}"),
-                &[&at],
-            )
-            .and_then(|row| row.try_get(0))
-            .map_err(db_error)?;
-        Ok(count as u64)
+        sql::count_expired(&mut Pg::new(&mut **self.conn()?), kind, at)
     }
 
     fn prune_batch(
@@ -84,30 +76,7 @@ impl PruneStore for PostgresStore {
     }
 
     fn token_stats(&self, at: Timestamp) -> Result<TokenStats, StoreError> {
-        let row = self
-            .conn()?
-            .query_one(
-                "SELECT
-                   (SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > $1),
-                   (SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NOT NULL AND expires_at > $1),
-                   (SELECT COUNT(*) FROM refresh_tokens WHERE expires_at <= $1),
-                   (SELECT COUNT(*) FROM password_reset_tokens WHERE used_at IS NULL AND expires_at > $1),
-                   (SELECT COUNT(*) FROM password_reset_tokens WHERE used_at IS NOT NULL AND expires_at > $1),
-                   (SELECT COUNT(*) FROM password_reset_tokens WHERE expires_at <= $1),
-                   (SELECT COUNT(*) FROM sessions)",
-                &[&at],
-            )
-            .map_err(db_error)?;
-        let n = |i: usize| row.try_get::<_, i64>(i).map(|v| v as u64).map_err(db_error);
-        Ok(TokenStats {
-            refresh_active: n(0)?,
-            refresh_revoked: n(1)?,
-            refresh_expired: n(2)?,
-            reset_live: n(3)?,
-            reset_used: n(4)?,
-            reset_expired: n(5)?,
-            sessions: n(6)?,
-        })
+        sql::token_stats(&mut Pg::new(&mut **self.conn()?), at)
     }
 
     fn try_lease(
@@ -117,25 +86,10 @@ impl PruneStore for PostgresStore {
         until: Timestamp,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let taken = self
-            .conn()?
-            .execute(
-                "INSERT INTO authd_locks (name, holder, expires_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                 WHERE authd_locks.expires_at <= $4 OR authd_locks.holder = excluded.holder",
-                &[&name, &holder, &until, &at],
-            )
-            .map_err(db_error)?;
-        Ok(taken == 1)
+        sql::try_lease(&mut Pg::new(&mut **self.conn()?), name, holder, until, at)
     }
 
     fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
-                "DELETE FROM authd_locks WHERE name = $1 AND holder = $2",
-                &[&name, &holder],
-            )
-            .map_err(db_error)?;
-        Ok(())
+        sql::release_lease(&mut Pg::new(&mut **self.conn()?), name, holder)
     }
 }

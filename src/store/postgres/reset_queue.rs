@@ -1,22 +1,18 @@
 //! The reset email queue on Postgres. The claim locks the row that has been
 //! due longest with `FOR UPDATE SKIP LOCKED`, so concurrent senders (of one
-//! instance or several) each take a different row without waiting.
+//! instance or several) each take a different row without waiting. The
+//! other statements are shared (`store::reset_queue::sql`).
 
+use super::conn::Pg;
 use super::{db_error, PostgresStore};
 use crate::domain::{Email, Timestamp, UserId};
-use crate::store::reset_queue::{Claimed, Finished, QueuedReset, ResetQueueStore};
+use crate::store::reset_queue::{sql, Claimed, Finished, QueuedReset, ResetQueueStore};
 use crate::store::{stored_user_id, StoreError};
-
-/// Run on every reset request, for known and unknown emails alike.
-const ENQUEUE: &str = "INSERT INTO password_reset_queue (user_id, requested_at, next_attempt_at)
-     SELECT id, $2, $2 FROM users WHERE email_lower = $1 AND is_active
-     ON CONFLICT (user_id) DO UPDATE SET requested_at = excluded.requested_at,
-         generation = password_reset_queue.generation + 1";
 
 impl ResetQueueStore for PostgresStore {
     fn enqueue_reset(&self, email: &Email, at: Timestamp) -> Result<bool, StoreError> {
         let mut client = self.conn()?;
-        let statement = client.prepared(ENQUEUE).map_err(db_error)?;
+        let statement = client.prepared(sql::ENQUEUE.postgres()).map_err(db_error)?;
         let mut tx = client.transaction().map_err(db_error)?;
         // Without this, a commit that wrote a row (a known email) would wait
         // for the WAL flush and one that wrote none (an unknown email) would
@@ -73,30 +69,15 @@ impl ResetQueueStore for PostgresStore {
         generation: i64,
         now: Timestamp,
     ) -> Result<Finished, StoreError> {
-        let mut client = self.conn()?;
-        let deleted = client
-            .execute(
-                "DELETE FROM password_reset_queue WHERE user_id = $1 AND claim = $2 AND generation = $3",
-                &[&user_id.get(), &claim, &generation],
-            )
-            .map_err(db_error)?;
-        if deleted > 0 {
-            return Ok(Finished::Deleted);
-        }
-        // A request was merged in after this send began (or the lease is
-        // gone): the row is due again for it.
-        let rearmed = client
-            .execute(
-                "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = $3, attempts = 0
-                 WHERE user_id = $1 AND claim = $2",
-                &[&user_id.get(), &claim, &now],
-            )
-            .map_err(db_error)?;
-        Ok(if rearmed > 0 {
-            Finished::Rearmed
-        } else {
-            Finished::LeaseLost
-        })
+        // Without a transaction, as ever: each statement is guarded by the
+        // claim, so neither needs the other's locks.
+        sql::finish(
+            &mut Pg::new(&mut **self.conn()?),
+            user_id,
+            claim,
+            generation,
+            now,
+        )
     }
 
     fn retry_reset(
@@ -105,14 +86,11 @@ impl ResetQueueStore for PostgresStore {
         claim: &str,
         next_attempt_at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let updated = self
-            .conn()?
-            .execute(
-                "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = $3
-                 WHERE user_id = $1 AND claim = $2",
-                &[&user_id.get(), &claim, &next_attempt_at],
-            )
-            .map_err(db_error)?;
-        Ok(updated > 0)
+        sql::retry(
+            &mut Pg::new(&mut **self.conn()?),
+            user_id,
+            claim,
+            next_attempt_at,
+        )
     }
 }

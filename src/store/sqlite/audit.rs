@@ -4,9 +4,10 @@
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Row, TransactionBehavior};
 
-use super::{db_error, from_micros, to_micros, SqliteStore};
+use super::conn::value;
+use super::{db_error, from_micros, SqliteStore};
 use crate::domain::{AuditEvent, Timestamp};
-use crate::store::audit::{self, SqlValue, Statement};
+use crate::store::audit::{self, Statement};
 use crate::store::{AuditQuery, AuditStats, AuditStore, StoreError, StoredAuditEvent};
 
 fn placeholder(n: usize) -> String {
@@ -14,16 +15,7 @@ fn placeholder(n: usize) -> String {
 }
 
 fn values(statement: &Statement) -> Vec<Value> {
-    statement
-        .params
-        .iter()
-        .map(|value| match value {
-            SqlValue::Int(Some(n)) => Value::Integer(*n),
-            SqlValue::Text(Some(s)) => Value::Text(s.clone()),
-            SqlValue::Int(None) | SqlValue::Text(None) => Value::Null,
-            SqlValue::Time(at) => Value::Integer(to_micros(*at)),
-        })
-        .collect()
+    statement.params.iter().map(value).collect()
 }
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredAuditEvent> {
@@ -48,7 +40,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredAuditEvent> {
 
 impl AuditStore for SqliteStore {
     fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -98,7 +90,7 @@ impl AuditStore for SqliteStore {
     fn prune_audit_events(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError> {
         let statement = audit::prune(before, batch, placeholder);
         let deleted = self
-            .conn()?
+            .writer()?
             .execute(&statement.sql, params_from_iter(values(&statement)))
             .map_err(db_error)?;
         Ok(deleted as u64)

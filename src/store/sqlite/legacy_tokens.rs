@@ -1,38 +1,23 @@
-//! Tokens of the Django service on SQLite (see `store::legacy_tokens`).
+//! Tokens of the Django service on SQLite (see `store::legacy_tokens`; its
+//! `sql` has the shared statements).
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
+use super::conn::Lite;
 use super::sessions::{access_state_from_row, insert_session};
-use super::{db_error, to_micros, SqliteStore};
+use super::{db_error, SqliteStore};
 use crate::domain::UserId;
-use crate::store::legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
+use crate::store::legacy_tokens::{sql, LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
 use crate::store::sessions::AccessState;
 use crate::store::StoreError;
 
+/// Read by `sessions`' row reader, so it stays with this backend.
 const LEGACY_ACCESS_STATE: &str = concat!(
     "SELECT ",
     user_columns!(),
     ", EXISTS (SELECT 1 FROM legacy_token_blacklist b WHERE b.jti = ?2)",
     " FROM users u WHERE u.id = ?1"
 );
-
-const INSERT_BLACKLISTED: &str =
-    "INSERT INTO legacy_token_blacklist (jti, user_id, expires_at, blacklisted_at, reason)
-     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (jti) DO NOTHING";
-
-pub(super) fn insert_blacklisted(
-    conn: &rusqlite::Connection,
-    entry: &LegacyBlacklistEntry,
-) -> rusqlite::Result<bool> {
-    let added = conn.prepare_cached(INSERT_BLACKLISTED)?.execute(params![
-        entry.jti,
-        entry.user_id.map(UserId::get),
-        to_micros(entry.expires_at),
-        to_micros(entry.blacklisted_at),
-        entry.reason
-    ])?;
-    Ok(added == 1)
-}
 
 impl LegacyTokenStore for SqliteStore {
     fn legacy_access_state(
@@ -49,28 +34,18 @@ impl LegacyTokenStore for SqliteStore {
     }
 
     fn blacklist_legacy(&self, entry: &LegacyBlacklistEntry) -> Result<bool, StoreError> {
-        insert_blacklisted(&*self.writer()?, entry).map_err(db_error)
+        sql::blacklist(&mut Lite(&*self.writer()?), entry)
     }
 
     fn redeem_legacy_refresh(&self, redemption: &LegacyRedemption) -> Result<bool, StoreError> {
         let mut conn = self.writer()?;
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        if !insert_blacklisted(&tx, &redemption.token).map_err(db_error)? {
+        if !sql::blacklist(&mut Lite(&tx), &redemption.token)? {
             return Ok(false);
         }
-        // `iat` has whole seconds, so a token issued in the second the
-        // tokens were cut off still counts as before (as for authd's own).
-        let issued_before = to_micros(redemption.issued_at) + 1_000_000;
-        let live: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND is_active = 1 AND tokens_valid_after < ?2)",
-                params![redemption.session.user_id.get(), issued_before],
-                |row| row.get(0),
-            )
-            .map_err(db_error)?;
-        if !live {
+        if !sql::live(&mut Lite(&tx), redemption)? {
             return Ok(false);
         }
         insert_session(&tx, &redemption.session).map_err(db_error)?;

@@ -6,8 +6,13 @@
 //! the lock instead of failing; within a process, writers take turns first
 //! (see [`Writer`]). Times are stored as INTEGER microseconds since the
 //! epoch.
+//!
+//! The account operations are `store::users`, run on `conn::Lite`; the
+//! migrations and `non_ascii_email_keys` stay here (SQLite's catalog, and a
+//! partial index named with `INDEXED BY`, have no Postgres spelling).
 
 mod audit;
+mod conn;
 mod import;
 mod legacy_tokens;
 mod presence;
@@ -22,18 +27,18 @@ use chrono::DateTime;
 use parking_lot::{Mutex, MutexGuard};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{params, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, ErrorCode, Row, TransactionBehavior};
+
+use conn::Lite;
 
 use crate::config::DatabaseConfig;
 use crate::domain::PasswordHash;
 use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{
-    revoked_reason, stored_user_id, Backend, CallCounts, PoolState, StepDecision, Store,
-    StoreError, UserQuery,
+    stored_user_id, users, Backend, CallCounts, PoolState, StepDecision, Store, StoreError,
+    UserQuery,
 };
-
-const USER_COLUMNS: &str = user_columns!();
 
 /// The check every authenticated request makes: the user, and whether the
 /// token's session is revoked (or not the user's). Built once, at compile time.
@@ -162,6 +167,8 @@ fn from_micros(micros: i64) -> rusqlite::Result<Timestamp> {
         .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, micros))
 }
 
+/// A user read inside a rusqlite closure (for `sessions`; the shared
+/// reader is `store::dialect::user_from_row`).
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: UserId::new(row.get(0)?).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, 0))?,
@@ -210,7 +217,8 @@ fn read_applied(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<AppliedMigr
 }
 
 /// Revokes every live session and refresh token of a user; returns how
-/// many sessions were live.
+/// many sessions were live. `sessions` still uses this rusqlite-typed twin
+/// of `store::users::revoke_all` (left until sessions move to the dialect layer).
 fn revoke_all(
     tx: &rusqlite::Transaction<'_>,
     id: UserId,
@@ -226,35 +234,6 @@ fn revoke_all(
         params![at, reason, id.get()],
     )?;
     Ok(sessions)
-}
-
-/// Sets the hash, moves `tokens_valid_after` and revokes every session and
-/// refresh token; false when the user does not exist.
-fn replace_password(
-    tx: &rusqlite::Transaction<'_>,
-    id: UserId,
-    hash: &PasswordHash,
-    at: i64,
-    reason: &str,
-) -> rusqlite::Result<bool> {
-    let changed = tx.execute(
-        "UPDATE users SET password_hash = ?1, tokens_valid_after = max(tokens_valid_after, ?2) WHERE id = ?3",
-        params![hash.as_str(), at, id.get()],
-    )?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    revoke_all(tx, id, at, reason)?;
-    // A new password ends every reset link sent for the old one.
-    tx.prepare_cached(
-        "UPDATE password_reset_tokens SET used_at = ?1 WHERE user_id = ?2 AND used_at IS NULL",
-    )?
-    .execute(params![at, id.get()])?;
-    Ok(true)
-}
-
-fn not_found(id: UserId) -> StoreError {
-    StoreError::UserNotFound(format!("id {id}"))
 }
 
 impl Store for SqliteStore {
@@ -347,128 +326,27 @@ impl Store for SqliteStore {
     }
 
     fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        let conn = self.writer()?;
-        let joined = to_micros(user.date_joined);
-        conn.query_row(
-            &format!(
-                "INSERT INTO users (email, email_lower, full_name, password_hash, is_active, is_staff,
-                                    is_superuser, date_joined, tokens_valid_after)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7) RETURNING {USER_COLUMNS}"
-            ),
-            params![
-                user.email.as_str(),
-                user.email.lowered(),
-                user.full_name.as_str(),
-                user.password_hash.as_str(),
-                user.is_staff,
-                user.is_superuser,
-                joined
-            ],
-            user_from_row,
-        )
-        .map_err(|e| if is_unique_violation(&e) { StoreError::EmailTaken } else { db_error(e) })
+        users::create(&mut Lite(&*self.writer()?), user)
     }
 
     fn find_user(&self, user: &UserRef) -> Result<Option<User>, StoreError> {
-        let conn = self.conn()?;
-        let result = match user {
-            UserRef::Id(id) => conn.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                params![id.get()],
-                user_from_row,
-            ),
-            UserRef::Email(email) => conn.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE email_lower = ?1"),
-                params![email.lowered()],
-                user_from_row,
-            ),
-        };
-        result.optional().map_err(db_error)
+        users::find(&mut Lite(&*self.conn()?), user)
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StoreError> {
-        let conn = self.conn()?;
-        conn.query_row(
-            &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_lower = ?1"),
-            params![email.lowered()],
-            |row| Ok((user_from_row(row)?, PasswordHash::from_stored(row.get(9)?))),
-        )
-        .optional()
-        .map_err(db_error)
+        users::credentials(&mut Lite(&*self.conn()?), email)
     }
 
     fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
-        let conn = self.conn()?;
-        let pattern = query.search.as_deref().map(like_pattern);
-        let mut statement = conn
-            .prepare(&format!(
-                "SELECT {USER_COLUMNS} FROM users
-                 WHERE id > ?3
-                   AND (?1 IS NULL OR email_lower LIKE ?1 ESCAPE '\\' OR lower(full_name) LIKE ?1 ESCAPE '\\')
-                 ORDER BY id LIMIT ?2"
-            ))
-            .map_err(db_error)?;
-        let rows = statement
-            .query_map(
-                params![pattern, query.limit, query.after.map_or(0, UserId::get)],
-                user_from_row,
-            )
-            .map_err(db_error)?;
-        rows.collect::<rusqlite::Result<Vec<User>>>()
-            .map_err(db_error)
+        users::list(&mut Lite(&*self.conn()?), query)
     }
 
     fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User, StoreError> {
-        let conn = self.writer()?;
-        conn.query_row(
-            &format!(
-                "UPDATE users SET full_name = COALESCE(?1, full_name), is_staff = COALESCE(?2, is_staff),
-                                  is_superuser = COALESCE(?3, is_superuser)
-                 WHERE id = ?4 RETURNING {USER_COLUMNS}"
-            ),
-            params![
-                update.full_name.as_ref().map(|n| n.as_str()),
-                update.is_staff,
-                update.is_superuser,
-                id.get()
-            ],
-            user_from_row,
-        )
-        .optional()
-        .map_err(db_error)?
-        .ok_or_else(|| not_found(id))
+        users::update(&mut Lite(&*self.writer()?), id, update)
     }
 
     fn set_active(&self, id: UserId, active: bool, at: Timestamp) -> Result<User, StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let at = to_micros(at);
-        let user = if active {
-            tx.query_row(
-                &format!("UPDATE users SET is_active = 1 WHERE id = ?1 RETURNING {USER_COLUMNS}"),
-                params![id.get()],
-                user_from_row,
-            )
-        } else {
-            tx.query_row(
-                &format!(
-                    "UPDATE users SET is_active = 0, tokens_valid_after = max(tokens_valid_after, ?2)
-                     WHERE id = ?1 RETURNING {USER_COLUMNS}"
-                ),
-                params![id.get(), at],
-                user_from_row,
-            )
-        }
-        .optional()
-        .map_err(db_error)?
-        .ok_or_else(|| not_found(id))?;
-        if !active {
-            revoke_all(&tx, id, at, revoked_reason::ACCOUNT_DISABLED).map_err(db_error)?;
-        }
-        tx.commit().map_err(db_error)?;
-        Ok(user)
+        self.write(|tx| users::set_active(tx, id, active, at))
     }
 
     fn set_password(
@@ -478,25 +356,11 @@ impl Store for SqliteStore {
         at: Timestamp,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        if !replace_password(&tx, id, hash, to_micros(at), reason).map_err(db_error)? {
-            return Err(not_found(id));
-        }
-        tx.commit().map_err(db_error)
+        self.write(|tx| users::set_password(tx, id, hash, at, reason))
     }
 
     fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
-        let conn = self.writer()?;
-        match conn
-            .execute("DELETE FROM users WHERE id = ?1", params![id.get()])
-            .map_err(db_error)?
-        {
-            0 => Err(not_found(id)),
-            _ => Ok(()),
-        }
+        users::delete(&mut Lite(&*self.writer()?), id)
     }
 
     fn non_ascii_email_keys(
@@ -525,27 +389,6 @@ impl Store for SqliteStore {
     }
 
     fn set_email_key(&self, id: UserId, key: &str) -> Result<bool, StoreError> {
-        let conn = self.writer()?;
-        match conn.execute(
-            "UPDATE users SET email_lower = ?1 WHERE id = ?2",
-            params![key, id.get()],
-        ) {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(db_error(e)),
-        }
+        users::set_email_key(&mut Lite(&*self.writer()?), id, key)
     }
-}
-
-/// `%text%` for LIKE, lower-cased, with `%`, `_` and `\` taken literally.
-pub(crate) fn like_pattern(search: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in search.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }

@@ -1,10 +1,9 @@
 //! Live server heartbeats on SQLite (see `store::presence`).
 
-use rusqlite::params;
-
-use super::{db_error, to_micros, SqliteStore};
+use super::conn::Lite;
+use super::{db_error, SqliteStore};
 use crate::domain::Timestamp;
-use crate::store::presence::{PresenceStore, HEARTBEAT_PREFIX};
+use crate::store::presence::{self, PresenceStore};
 use crate::store::StoreError;
 
 impl PresenceStore for SqliteStore {
@@ -21,13 +20,6 @@ impl PresenceStore for SqliteStore {
         if !table {
             return Ok(0);
         }
-        let live: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM authd_locks WHERE substr(name, 1, length(?1)) = ?1 AND expires_at > ?2",
-                params![HEARTBEAT_PREFIX, to_micros(at)],
-                |row| row.get(0),
-            )
-            .map_err(db_error)?;
-        Ok(live as u64)
+        presence::sql::heartbeats(&mut Lite(&conn), at)
     }
 }

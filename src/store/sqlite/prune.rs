@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use rusqlite::{params, TransactionBehavior};
 
+use super::conn::Lite;
 use super::{db_error, to_micros, SqliteStore};
 use crate::domain::Timestamp;
-use crate::store::prune::{Expired, PruneStore, PrunedBatch, TokenStats};
+use crate::store::prune::{sql, Expired, PruneStore, PrunedBatch, TokenStats};
 use crate::store::StoreError;
 
 fn condition(kind: Expired) -> (&'static str, &'static str) {
@@ -27,16 +28,7 @@ fn condition(kind: Expired) -> (&'static str, &'static str) {
 
 impl PruneStore for SqliteStore {
     fn count_expired(&self, kind: Expired, at: Timestamp) -> Result<u64, StoreError> {
-        let (table, condition) = condition(kind);
-        let count: i64 = self
-            .conn()?
-            .query_row(
-                &format!("SELECT COUNT(*) FROM {table} WHERE {condition}"),
-                params![to_micros(at)],
-                |row| row.get(0),
-            )
-            .map_err(db_error)?;
-        Ok(count as u64)
+        sql::count_expired(&mut Lite(&*self.conn()?), kind, at)
     }
 
     fn prune_batch(
@@ -86,22 +78,7 @@ impl PruneStore for SqliteStore {
     }
 
     fn token_stats(&self, at: Timestamp) -> Result<TokenStats, StoreError> {
-        let conn = self.conn()?;
-        let at = to_micros(at);
-        let count = |sql: &str| -> Result<u64, StoreError> {
-            conn.query_row(sql, params![at], |row| row.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(db_error)
-        };
-        Ok(TokenStats {
-            refresh_active: count("SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > ?1")?,
-            refresh_revoked: count("SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NOT NULL AND expires_at > ?1")?,
-            refresh_expired: count("SELECT COUNT(*) FROM refresh_tokens WHERE expires_at <= ?1")?,
-            reset_live: count("SELECT COUNT(*) FROM password_reset_tokens WHERE used_at IS NULL AND expires_at > ?1")?,
-            reset_used: count("SELECT COUNT(*) FROM password_reset_tokens WHERE used_at IS NOT NULL AND expires_at > ?1")?,
-            reset_expired: count("SELECT COUNT(*) FROM password_reset_tokens WHERE expires_at <= ?1")?,
-            sessions: count("SELECT COUNT(*) FROM sessions WHERE ?1 IS NOT NULL")?,
-        })
+        sql::token_stats(&mut Lite(&*self.conn()?), at)
     }
 
     fn try_lease(
@@ -111,25 +88,10 @@ impl PruneStore for SqliteStore {
         until: Timestamp,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let taken = self
-            .writer()?
-            .execute(
-                "INSERT INTO authd_locks (name, holder, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                 WHERE authd_locks.expires_at <= ?4 OR authd_locks.holder = excluded.holder",
-                params![name, holder, to_micros(until), to_micros(at)],
-            )
-            .map_err(db_error)?;
-        Ok(taken == 1)
+        sql::try_lease(&mut Lite(&*self.writer()?), name, holder, until, at)
     }
 
     fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.writer()?
-            .execute(
-                "DELETE FROM authd_locks WHERE name = ?1 AND holder = ?2",
-                params![name, holder],
-            )
-            .map_err(db_error)?;
-        Ok(())
+        sql::release_lease(&mut Lite(&*self.writer()?), name, holder)
     }
 }

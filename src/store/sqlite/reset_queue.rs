@@ -1,27 +1,19 @@
 //! The reset email queue on SQLite. SQLite has one writer at a time, so the
 //! claim is a conditional UPDATE of the row that has been due longest:
-//! whichever sender's statement runs first takes it.
+//! whichever sender's statement runs first takes it. The other statements
+//! are shared (`store::reset_queue::sql`).
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
+use super::conn::Lite;
 use super::{db_error, from_micros, to_micros, SqliteStore};
 use crate::domain::{Email, Timestamp, UserId};
-use crate::store::reset_queue::{Claimed, Finished, QueuedReset, ResetQueueStore};
+use crate::store::reset_queue::{sql, Claimed, Finished, QueuedReset, ResetQueueStore};
 use crate::store::{stored_user_id, StoreError};
 
 impl ResetQueueStore for SqliteStore {
     fn enqueue_reset(&self, email: &Email, at: Timestamp) -> Result<bool, StoreError> {
-        let written = self
-            .writer()?
-            .execute(
-                "INSERT INTO password_reset_queue (user_id, requested_at, next_attempt_at)
-                 SELECT id, ?2, ?2 FROM users WHERE email_lower = ?1 AND is_active = 1
-                 ON CONFLICT (user_id) DO UPDATE SET requested_at = excluded.requested_at,
-                     generation = password_reset_queue.generation + 1",
-                params![email.lowered(), to_micros(at)],
-            )
-            .map_err(db_error)?;
-        Ok(written > 0)
+        sql::enqueue(&mut Lite(&*self.writer()?), email, at)
     }
 
     fn claim_reset(
@@ -78,33 +70,7 @@ impl ResetQueueStore for SqliteStore {
         generation: i64,
         now: Timestamp,
     ) -> Result<Finished, StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let deleted = tx
-            .execute(
-                "DELETE FROM password_reset_queue WHERE user_id = ?1 AND claim = ?2 AND generation = ?3",
-                params![user_id.get(), claim, generation],
-            )
-            .map_err(db_error)?;
-        let finished = if deleted > 0 {
-            Finished::Deleted
-        } else if tx
-            .execute(
-                "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = ?3, attempts = 0
-                 WHERE user_id = ?1 AND claim = ?2",
-                params![user_id.get(), claim, to_micros(now)],
-            )
-            .map_err(db_error)?
-            > 0
-        {
-            Finished::Rearmed
-        } else {
-            Finished::LeaseLost
-        };
-        tx.commit().map_err(db_error)?;
-        Ok(finished)
+        self.write(|tx| sql::finish(tx, user_id, claim, generation, now))
     }
 
     fn retry_reset(
@@ -113,14 +79,6 @@ impl ResetQueueStore for SqliteStore {
         claim: &str,
         next_attempt_at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let updated = self
-            .writer()?
-            .execute(
-                "UPDATE password_reset_queue SET claim = NULL, next_attempt_at = ?3
-                 WHERE user_id = ?1 AND claim = ?2",
-                params![user_id.get(), claim, to_micros(next_attempt_at)],
-            )
-            .map_err(db_error)?;
-        Ok(updated > 0)
+        sql::retry(&mut Lite(&*self.writer()?), user_id, claim, next_attempt_at)
     }
 }
