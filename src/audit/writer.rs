@@ -21,7 +21,7 @@ use crate::db::Db;
 use crate::domain::AuditEvent;
 
 /// Most events stored in one transaction.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = crate::store::audit::INSERT_ROWS;
 /// How often the aggregate rows are stored and drops reported.
 pub const AGGREGATE_EVERY: Duration = Duration::from_secs(5);
 

@@ -2,8 +2,8 @@
 //! the background writer (`audit::writer`), read by `authd audit`, pruned
 //! after `audit.retention` by the maintenance loop.
 //!
-//! A batch is one transaction, so a row is never half-written and a batch
-//! is never half-stored. Reads are keyset-paged by id, newest first.
+//! A batch is one transaction (one statement up to [`INSERT_ROWS`] events),
+//! so a row is never half-written and a batch is never half-stored. Reads are keyset-paged by id, newest first.
 
 use std::net::IpAddr;
 
@@ -72,7 +72,7 @@ pub struct AuditStats {
 }
 
 pub trait AuditStore {
-    /// Writes `events` in one transaction.
+    /// Writes `events` in one transaction, [`INSERT_ROWS`] per statement.
     fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
 
     /// Events matching `query`: newest first, or oldest first after
@@ -88,6 +88,10 @@ pub trait AuditStore {
     /// the table long).
     fn prune_audit_events(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError>;
 }
+
+/// Most events one insert statement writes (14 values each: 3,584, within
+/// both databases' limits); a longer slice takes several, in one transaction.
+pub const INSERT_ROWS: usize = 256;
 
 /// Rows one prune statement deletes.
 pub const PRUNE_BATCH: u32 = 1_000;
@@ -142,35 +146,40 @@ impl Statement {
 /// The columns of a [`StoredAuditEvent`], in the order backends read them.
 pub(crate) const COLUMNS: &str = "id, at, type, outcome, reason, user_id, email, ip, user_agent, request_id, session_id, actor, actor_name, detail, count";
 
-/// The insert of one event.
-pub(crate) fn insert(event: &AuditEvent, placeholder: fn(usize) -> String) -> Statement {
+/// The insert of a batch of events, as one statement: one round trip and
+/// one parse for the batch, however many rows (at most the writer's batch
+/// of 256, 3,584 values, within both databases' limits).
+pub(crate) fn insert(events: &[AuditEvent], placeholder: fn(usize) -> String) -> Statement {
     let mut statement = Statement::new();
-    statement.sql.push_str("INSERT INTO audit_events (at, type, outcome, reason, user_id, email, ip, user_agent, request_id, session_id, actor, actor_name, detail, count) VALUES (");
-    let origin = &event.origin;
+    statement.sql.push_str("INSERT INTO audit_events (at, type, outcome, reason, user_id, email, ip, user_agent, request_id, session_id, actor, actor_name, detail, count) VALUES ");
     let text = |s: Option<&str>| SqlValue::Text(s.map(str::to_string));
-    let values = [
-        SqlValue::Time(Some(event.at)),
-        text(Some(event.kind.name())),
-        text(Some(event.outcome.name())),
-        text(event.reason),
-        SqlValue::Int(event.user_id.map(UserId::get)),
-        text(event.email.as_deref()),
-        SqlValue::Text(ip_text(origin.ip())),
-        text(origin.user_agent()),
-        text(origin.request_id.as_deref()),
-        text(event.session_id.as_deref()),
-        text(Some(origin.actor.kind())),
-        text(origin.actor.os_user()),
-        text(event.detail.as_deref()),
-        SqlValue::Int(Some(i64::try_from(event.count).unwrap_or(i64::MAX))),
-    ];
-    for (i, value) in values.into_iter().enumerate() {
-        if i > 0 {
-            statement.sql.push_str(", ");
+    for (row, event) in events.iter().enumerate() {
+        let origin = &event.origin;
+        let values = [
+            SqlValue::Time(Some(event.at)),
+            text(Some(event.kind.name())),
+            text(Some(event.outcome.name())),
+            text(event.reason),
+            SqlValue::Int(event.user_id.map(UserId::get)),
+            text(event.email.as_deref()),
+            SqlValue::Text(ip_text(origin.ip())),
+            text(origin.user_agent()),
+            text(origin.request_id.as_deref()),
+            text(event.session_id.as_deref()),
+            text(Some(origin.actor.kind())),
+            text(origin.actor.os_user()),
+            text(event.detail.as_deref()),
+            SqlValue::Int(Some(i64::try_from(event.count).unwrap_or(i64::MAX))),
+        ];
+        statement.sql.push_str(if row == 0 { "(" } else { ", (" });
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                statement.sql.push_str(", ");
+            }
+            statement.bind(value, placeholder);
         }
-        statement.bind(value, placeholder);
+        statement.sql.push(')');
     }
-    statement.sql.push(')');
     statement
 }
 

@@ -42,8 +42,8 @@ impl AuditStore for PostgresStore {
     fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(db_error)?;
-        for event in events {
-            let statement = audit::insert(event, placeholder);
+        for chunk in events.chunks(audit::INSERT_ROWS) {
+            let statement = audit::insert(chunk, placeholder);
             let values = values(&statement);
             tx.execute(statement.sql.as_str(), &refs(&values))
                 .map_err(db_error)?;

@@ -44,8 +44,8 @@ impl AuditStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        for event in events {
-            let statement = audit::insert(event, placeholder);
+        for chunk in events.chunks(audit::INSERT_ROWS) {
+            let statement = audit::insert(chunk, placeholder);
             tx.prepare_cached(&statement.sql)
                 .and_then(|mut insert| insert.execute(params_from_iter(values(&statement))))
                 .map_err(db_error)?;
