@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 pub(crate) use super::dialect::SqlValue;
+use super::dialect::{SqlRow, SqlRowExt};
 use super::StoreError;
 use crate::domain::{AuditEvent, EventType, Outcome, Timestamp, UserId};
 
@@ -145,6 +146,27 @@ impl Statement {
 
 /// The columns of a [`StoredAuditEvent`], in the order backends read them.
 pub(crate) const COLUMNS: &str = "id, at, type, outcome, reason, user_id, email, ip, user_agent, request_id, session_id, actor, actor_name, detail, count";
+
+/// An event read back from a row of [`COLUMNS`], on either backend.
+pub(crate) fn event_from_row(row: &dyn SqlRow) -> Result<StoredAuditEvent, StoreError> {
+    Ok(StoredAuditEvent {
+        id: row.int_nn(0)?,
+        at: row.time_nn(1)?,
+        kind: row.text_nn(2)?,
+        outcome: row.text_nn(3)?,
+        reason: row.text(4)?,
+        user_id: row.int(5)?,
+        email: row.text(6)?,
+        ip: row.text(7)?,
+        user_agent: row.text(8)?,
+        request_id: row.text(9)?,
+        session_id: row.text(10)?,
+        actor: row.text_nn(11)?,
+        actor_name: row.text(12)?,
+        detail: row.text(13)?,
+        count: row.int_nn(14)?,
+    })
+}
 
 /// The insert of a batch of events, as one statement: one round trip and
 /// one parse for the batch, however many rows (at most the writer's batch

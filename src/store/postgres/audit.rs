@@ -2,7 +2,6 @@
 //! placeholders and times as `timestamptz`.
 
 use postgres::types::ToSql;
-use postgres::Row;
 
 use super::conn::{self, refs};
 use super::{db_error, PostgresStore};
@@ -16,26 +15,6 @@ fn placeholder(n: usize) -> String {
 
 fn values(statement: &Statement) -> Vec<Box<dyn ToSql + Sync + Send>> {
     conn::values(&statement.params)
-}
-
-fn event_from_row(row: &Row) -> Result<StoredAuditEvent, postgres::Error> {
-    Ok(StoredAuditEvent {
-        id: row.try_get(0)?,
-        at: row.try_get(1)?,
-        kind: row.try_get(2)?,
-        outcome: row.try_get(3)?,
-        reason: row.try_get(4)?,
-        user_id: row.try_get(5)?,
-        email: row.try_get(6)?,
-        ip: row.try_get(7)?,
-        user_agent: row.try_get(8)?,
-        request_id: row.try_get(9)?,
-        session_id: row.try_get(10)?,
-        actor: row.try_get(11)?,
-        actor_name: row.try_get(12)?,
-        detail: row.try_get(13)?,
-        count: row.try_get(14)?,
-    })
 }
 
 impl AuditStore for PostgresStore {
@@ -58,10 +37,7 @@ impl AuditStore for PostgresStore {
             .conn()?
             .query(statement.sql.as_str(), &refs(&values))
             .map_err(db_error)?;
-        rows.iter()
-            .map(event_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(db_error)
+        rows.iter().map(|row| audit::event_from_row(row)).collect()
     }
 
     fn audit_stats(&self, since: Option<Timestamp>, top: u32) -> Result<AuditStats, StoreError> {

@@ -2,10 +2,10 @@
 //! placeholders and times as microseconds.
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Row, TransactionBehavior};
+use rusqlite::{params_from_iter, TransactionBehavior};
 
 use super::conn::value;
-use super::{db_error, from_micros, SqliteStore};
+use super::{db_error, SqliteStore};
 use crate::domain::{AuditEvent, Timestamp};
 use crate::store::audit::{self, Statement};
 use crate::store::{AuditQuery, AuditStats, AuditStore, StoreError, StoredAuditEvent};
@@ -16,26 +16,6 @@ fn placeholder(n: usize) -> String {
 
 fn values(statement: &Statement) -> Vec<Value> {
     statement.params.iter().map(value).collect()
-}
-
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredAuditEvent> {
-    Ok(StoredAuditEvent {
-        id: row.get(0)?,
-        at: from_micros(row.get(1)?)?,
-        kind: row.get(2)?,
-        outcome: row.get(3)?,
-        reason: row.get(4)?,
-        user_id: row.get(5)?,
-        email: row.get(6)?,
-        ip: row.get(7)?,
-        user_agent: row.get(8)?,
-        request_id: row.get(9)?,
-        session_id: row.get(10)?,
-        actor: row.get(11)?,
-        actor_name: row.get(12)?,
-        detail: row.get(13)?,
-        count: row.get(14)?,
-    })
 }
 
 impl AuditStore for SqliteStore {
@@ -57,10 +37,14 @@ impl AuditStore for SqliteStore {
         let statement = audit::select(query, placeholder);
         let conn = self.conn()?;
         let mut select = conn.prepare(&statement.sql).map_err(db_error)?;
-        let rows = select
-            .query_map(params_from_iter(values(&statement)), event_from_row)
+        let mut rows = select
+            .query(params_from_iter(values(&statement)))
             .map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)
+        let mut events = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            events.push(audit::event_from_row(row)?);
+        }
+        Ok(events)
     }
 
     fn audit_stats(&self, since: Option<Timestamp>, top: u32) -> Result<AuditStats, StoreError> {
