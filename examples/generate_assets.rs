@@ -1,6 +1,6 @@
 //! Regenerates `completions/` and `man/` from the clap definitions, for
 //! authd's own developers: `cargo run --example generate_assets -- .`
-//! (`tests/assets.rs` fails while the checked-in copies are stale). Not a
+//! (`tests/it/assets.rs` fails while the checked-in copies are stale). Not a
 //! subcommand of authd, so completions never offer it.
 
 use std::path::PathBuf;

@@ -30,7 +30,7 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 
 /// The longest pause between two connection attempts of one pool. A
 /// database back from a short outage is used again within this, so it is
-/// kept under a second (tests/faults_postgres.rs holds recovery to 1.25 s);
+/// kept under a second (tests/it/faults_postgres.rs holds recovery to 1.25 s);
 /// with the jitter that is still at most a few attempts a second per pool.
 pub const BACKOFF_CAP: Duration = Duration::from_millis(800);
 
