@@ -27,14 +27,11 @@ impl Db {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || {
             let result = call(store.as_ref());
-            store.note_call(matches!(
-                result,
-                Err(StoreError::Unavailable(_) | StoreError::Busy | StoreError::Database(_))
-            ));
+            store.note_call(result.as_ref().is_err_and(StoreError::is_failure));
             result
         })
         .await
-        .unwrap_or_else(|_| Err(StoreError::Database("a store call panicked".into())))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a store call panicked".into())))
     }
 
     /// Like [`Db::call`], but not counted in the database metrics: for the
@@ -46,7 +43,7 @@ impl Db {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || call(store.as_ref()))
             .await
-            .unwrap_or_else(|_| Err(StoreError::Database("a store call panicked".into())))
+            .unwrap_or_else(|_| Err(StoreError::Internal("a store call panicked".into())))
     }
 
     /// The store itself, for the wiring that needs it whole (metrics, the

@@ -46,7 +46,7 @@ async fn beat(app: &App, holder: &str, failing: bool) -> bool {
         Ok(()) => false,
         Err(error) => {
             if !failing {
-                tracing::warn!(%error, "heartbeat: could not record that this server is running");
+                tracing::warn!(error = %crate::error_chain::Chain(&error), "heartbeat: could not record that this server is running");
             }
             true
         }
@@ -59,7 +59,7 @@ impl Heartbeat {
         self.task.abort();
         let holder = std::mem::take(&mut self.holder);
         if let Err(error) = off_the_books(&self.app, move |s| presence::forget(s, &holder)).await {
-            tracing::debug!(%error, "heartbeat: could not remove this server's row (it expires by itself)");
+            tracing::debug!(error = %crate::error_chain::Chain(&error), "heartbeat: could not remove this server's row (it expires by itself)");
         }
     }
 }

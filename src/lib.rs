@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod error_chain;
 pub mod heartbeat;
 pub mod http;
 pub mod import;

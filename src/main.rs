@@ -38,7 +38,7 @@ fn restrict_new_files() {
 }
 
 fn fail(error: &cli::CliError) -> ExitCode {
-    eprintln!("authd: {error}");
+    eprintln!("authd: {}", authd::error_chain::Chain(error));
     error.exit_code()
 }
 

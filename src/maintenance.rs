@@ -75,7 +75,7 @@ async fn prune_audit_events(app: &App) -> u64 {
         .call(move |s| audit::prune_older_than(s, before, MAX_AUDIT_BATCHES))
         .await;
     result.unwrap_or_else(|error| {
-        tracing::warn!(%error, "auto-prune: could not prune audit events");
+        tracing::warn!(error = %crate::error_chain::Chain(&error), "auto-prune: could not prune audit events");
         0
     })
 }
@@ -93,7 +93,9 @@ pub async fn run_once(app: &App, holder: &str) {
     match taken {
         Ok(true) => {}
         Ok(false) => return tracing::debug!("another instance is pruning"),
-        Err(error) => return tracing::warn!(%error, "auto-prune: could not take the lease"),
+        Err(error) => {
+            return tracing::warn!(error = %crate::error_chain::Chain(&error), "auto-prune: could not take the lease")
+        }
     }
     let result = db
         .call(|s| prune::prune(s, domain::now(), prune::DEFAULT_BATCH, false, &mut |_| {}))
@@ -130,10 +132,12 @@ pub async fn run_once(app: &App, holder: &str) {
             }
             return;
         }
-        Err(error) => tracing::warn!(%error, "auto-prune failed; it will try again next interval"),
+        Err(error) => {
+            tracing::warn!(error = %crate::error_chain::Chain(&error), "auto-prune failed; it will try again next interval")
+        }
     }
     let me = holder.to_string();
     if let Err(error) = db.call(move |s| s.release_lease(name, &me)).await {
-        tracing::warn!(%error, "auto-prune: could not release the lease (it expires by itself)");
+        tracing::warn!(error = %crate::error_chain::Chain(&error), "auto-prune: could not release the lease (it expires by itself)");
     }
 }

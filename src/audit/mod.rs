@@ -133,7 +133,7 @@ impl Audit {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => {
                     self.dropped(1, "write_failed");
-                    tracing::warn!(target: "authd::audit", %error, "the audit event could not be stored");
+                    tracing::warn!(target: "authd::audit", error = %crate::error_chain::Chain(&error), "the audit event could not be stored");
                 }
                 Err(_) => self.dropped(1, "write_failed"),
             }

@@ -104,7 +104,7 @@ impl Writer {
             }
             Err(error) => {
                 self.counters.dropped(count, "write_failed");
-                tracing::warn!(target: "authd::audit", %error, events = count, "audit events could not be stored; dropped");
+                tracing::warn!(target: "authd::audit", error = %crate::error_chain::Chain(&error), events = count, "audit events could not be stored; dropped");
             }
         }
     }

@@ -126,7 +126,7 @@ impl AccessCache {
                     if let Ok(answer) = answer.wait_for(Option::is_some).await {
                         return match answer.as_ref().expect("waited for an answer") {
                             Ok(state) => Ok(state.clone()),
-                            Err(error) => Err(echo(error)),
+                            Err(error) => Err(StoreError::echo(error)),
                         };
                     }
                 }
@@ -173,7 +173,7 @@ impl AccessCache {
                 let error = Arc::new(error);
                 publish.send_replace(Some(Err(Arc::clone(&error))));
                 drop(landing);
-                return Err(echo(&error));
+                return Err(StoreError::echo(&error));
             }
         };
         if self.generation.load(Ordering::Acquire) == generation {
@@ -218,16 +218,6 @@ impl Drop for Landing<'_> {
         {
             flights.remove(self.key);
         }
-    }
-}
-
-/// The same error again, for a waiter of the query that failed with it.
-fn echo(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Busy => StoreError::Busy,
-        StoreError::Unavailable(detail) => StoreError::Unavailable(detail.clone()),
-        StoreError::UserNotFound(detail) => StoreError::UserNotFound(detail.clone()),
-        other => StoreError::Database(other.to_string()),
     }
 }
 

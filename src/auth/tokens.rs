@@ -182,7 +182,7 @@ impl TokenService {
             self.upgrade_hash(&user, password, stored).await?;
         } else if verified.needs_rehash {
             if let Err(error) = self.upgrade_hash(&user, password, stored).await {
-                tracing::warn!(user_id = %user.id, %error, "could not upgrade a password hash");
+                tracing::warn!(user_id = %user.id, error = %crate::error_chain::Chain(&error), "could not upgrade a password hash");
             }
         }
         let (pair, started) = self.start_session(&user, origin.client.clone()).await?;

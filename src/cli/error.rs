@@ -17,12 +17,15 @@ pub enum CliError {
     /// The command could not do what was asked: exit 1.
     #[error("{0}")]
     Failed(String),
+    /// The store failed (exit 1); its cause stays attached for the error line.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Failed(_) => ExitCode::from(1),
+            CliError::Failed(_) | CliError::Store(_) => ExitCode::from(1),
             CliError::Usage(_) => ExitCode::from(2),
         }
     }
@@ -31,12 +34,6 @@ impl CliError {
 impl From<ConfigError> for CliError {
     fn from(error: ConfigError) -> CliError {
         CliError::Usage(error.to_string())
-    }
-}
-
-impl From<StoreError> for CliError {
-    fn from(error: StoreError) -> CliError {
-        CliError::Failed(error.to_string())
     }
 }
 

@@ -100,23 +100,12 @@ async fn ask(url: Url, timeout: Duration) -> Result<(), CliError> {
 }
 
 /// reqwest's error and its causes on one line ("error sending request:
-/// ... Connection refused").
+/// ... Connection refused"), without the URL the line already starts with.
 fn error_chain(error: reqwest::Error) -> String {
     if error.is_timeout() {
         return "no answer within the timeout".into();
     }
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::error_chain::Chain(&error.without_url()).to_string()
 }
 
 #[cfg(test)]

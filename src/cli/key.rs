@@ -174,7 +174,7 @@ fn key_audit(context: &Context) -> Audit {
     match configured.then(|| super::database::open_current(context)) {
         Some(Ok(store)) => Audit::for_command(&context.config.audit, store),
         Some(Err(error)) => {
-            tracing::warn!(target: "authd::audit", %error, "the key_generated event is logged only: the database could not be opened");
+            tracing::warn!(target: "authd::audit", error = %crate::error_chain::Chain(&error), "the key_generated event is logged only: the database could not be opened");
             Audit::log_only()
         }
         None => Audit::log_only(),

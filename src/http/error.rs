@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::response::{json_with_type, Response};
 use crate::accounts::AccountError;
 use crate::auth::tokens::AuthError;
+use crate::error_chain::Chain;
 use crate::store::StoreError;
 
 /// Field name -> messages, for `validation_error`.
@@ -228,15 +229,15 @@ impl From<StoreError> for ApiError {
                 detail: "Every database connection is in use; retry shortly.",
                 retry_after: 1,
             },
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(%reason, "database unavailable");
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %Chain(&error), "database unavailable");
                 ApiError::Unavailable {
                     detail: "The database is unavailable; retry later.",
                     retry_after: 5,
                 }
             }
             other => {
-                tracing::error!(error = %other, "store error");
+                tracing::error!(error = %Chain(&other), "store error");
                 ApiError::Internal
             }
         }

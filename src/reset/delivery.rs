@@ -116,7 +116,7 @@ impl Delivery {
                 }),
                 Err(error) => {
                     if failures == 0 {
-                        tracing::warn!(%error, "password reset: the queue cannot be read; retrying until it can");
+                        tracing::warn!(error = %crate::error_chain::Chain(&error), "password reset: the queue cannot be read; retrying until it can");
                     }
                     failures = failures.saturating_add(1);
                     ERROR_PAUSE
@@ -163,7 +163,7 @@ impl Delivery {
                     }
                     // The lease runs out and the row is taken again.
                     Err(error) => {
-                        tracing::warn!(%error, %user_id, "password reset: could not schedule the retry")
+                        tracing::warn!(error = %crate::error_chain::Chain(&error), %user_id, "password reset: could not schedule the retry")
                     }
                 }
             }
@@ -218,14 +218,14 @@ impl Mailer {
                 return Outcome::NothingToSend;
             }
             Err(error) => {
-                tracing::warn!(%error, user_id = %id, "password reset: the account lookup failed");
+                tracing::warn!(error = %crate::error_chain::Chain(&error), user_id = %id, "password reset: the account lookup failed");
                 return Outcome::Failed;
             }
         };
         let token = match self.places.issue(&user).await {
             Ok(token) => token,
             Err(error) => {
-                tracing::warn!(%error, user_id = %id, "password reset: no token could be issued");
+                tracing::warn!(error = %crate::error_chain::Chain(&error), user_id = %id, "password reset: no token could be issued");
                 return Outcome::Failed;
             }
         };
@@ -242,11 +242,11 @@ impl Mailer {
                 Outcome::Sent
             }
             Err(error @ MailError::Message(_)) => {
-                tracing::warn!(%error, user_id = %id, "password reset email cannot be built");
+                tracing::warn!(error = %crate::error_chain::Chain(&error), user_id = %id, "password reset email cannot be built");
                 Outcome::Undeliverable
             }
             Err(error) => {
-                tracing::warn!(%error, user_id = %id, "password reset email failed");
+                tracing::warn!(error = %crate::error_chain::Chain(&error), user_id = %id, "password reset email failed");
                 Outcome::Failed
             }
         }

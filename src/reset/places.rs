@@ -67,10 +67,10 @@ impl TokenPlaces {
             match stored {
                 Ok(()) => return Ok(token),
                 Err(error) if self.fallback == ResetFallback::Database => {
-                    tracing::warn!(%error, "Redis is unavailable; the reset token goes to the database");
+                    tracing::warn!(error = %crate::error_chain::Chain(&error), "Redis is unavailable; the reset token goes to the database");
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "Redis is unavailable; no reset token can be issued");
+                    tracing::warn!(error = %crate::error_chain::Chain(&error), "Redis is unavailable; no reset token can be issued");
                     return Err(ResetError::Unavailable);
                 }
             }
@@ -107,10 +107,10 @@ impl TokenPlaces {
                 }
                 Ok(None) => {}
                 Err(error) if self.fallback == ResetFallback::Database => {
-                    tracing::warn!(%error, "Redis is unavailable; looking for the reset token in the database only");
+                    tracing::warn!(error = %crate::error_chain::Chain(&error), "Redis is unavailable; looking for the reset token in the database only");
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "Redis is unavailable; reset tokens cannot be checked");
+                    tracing::warn!(error = %crate::error_chain::Chain(&error), "Redis is unavailable; reset tokens cannot be checked");
                     return Err(ResetError::Unavailable);
                 }
             }
@@ -148,7 +148,7 @@ impl TokenPlaces {
                     })
                     .await
                     .map_err(|error| {
-                        tracing::warn!(%error, "Redis failed while consuming a reset token");
+                        tracing::warn!(error = %crate::error_chain::Chain(&error), "Redis failed while consuming a reset token");
                         ResetError::Unavailable
                     })?;
                 if !email.is_some_and(|value| {

@@ -122,7 +122,7 @@ pub(crate) trait SqlRow {
 }
 
 fn null(i: usize) -> StoreError {
-    StoreError::Database(format!("unexpected NULL in column {i}"))
+    StoreError::Internal(format!("unexpected NULL in column {i}"))
 }
 
 /// Readers of NOT NULL columns.

@@ -27,6 +27,7 @@ macro_rules! user_columns {
 
 pub mod audit;
 mod dialect;
+mod error;
 pub mod import;
 pub mod legacy_tokens;
 pub mod migrate;
@@ -47,10 +48,10 @@ use crate::config::Config;
 use crate::domain::PasswordHash;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 pub use audit::{AuditQuery, AuditStats, AuditStore, AuditSubject, StoredAuditEvent};
+pub use error::{DriverError, StoreError};
 pub use import::{ImportOutcome, ImportStore, ImportedUser, OnConflict};
 pub use legacy_tokens::{LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
 pub use migrate::{AppliedMigration, Migration, MigrationError, MigrationState, Step};
-pub(crate) use postgres::error_chain;
 pub use postgres::tls as postgres_tls;
 pub use presence::{PresenceStore, Role};
 pub use prune::{Expired, PruneReport, PruneStore, TokenStats};
@@ -116,31 +117,6 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
-}
-
-/// What can go wrong in the store. Messages never contain row values: a
-/// database's own detail lines (which can quote a row) are dropped.
-///
-/// That is why `Database` and `Unavailable` hold a string rather than the
-/// driver's error as a `#[source]`: the postgres driver's error displays
-/// its `DETAIL` line (`Key (email)=(...) already exists`), and a source is
-/// printed wherever the error chain is logged. The string keeps what an
-/// operator needs: the SQLSTATE and the primary message.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("a user with this email already exists")]
-    EmailTaken,
-    #[error("no such user: {0}")]
-    UserNotFound(String),
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Every pooled connection stayed in use for `database.pool_timeout`.
-    #[error("every database connection is in use")]
-    Busy,
-    #[error(transparent)]
-    Migration(#[from] MigrationError),
-    #[error("database error: {0}")]
-    Database(String),
 }
 
 /// Filters of `user list`.
@@ -245,7 +221,7 @@ pub trait Store:
 /// A user id read from a row; a non-positive one means the row is corrupt.
 pub(crate) fn stored_user_id(id: i64) -> Result<UserId, StoreError> {
     UserId::new(id)
-        .ok_or_else(|| StoreError::Database(format!("invalid user id {id} in the database")))
+        .ok_or_else(|| StoreError::Internal(format!("invalid user id {id} in the database")))
 }
 
 /// The file of a SQLite `database.url`; `None` for another database.
@@ -267,10 +243,10 @@ pub fn open_as(config: &Config, role: Role) -> Result<Arc<dyn Store>, StoreError
     match db.url.scheme().as_deref() {
         Some("sqlite") => Ok(Arc::new(sqlite::SqliteStore::open(db)?)),
         Some("postgres" | "postgresql") => Ok(Arc::new(postgres::PostgresStore::open(db, role)?)),
-        _ => Err(StoreError::Database(format!(
+        _ => Err(StoreError::Database(DriverError::new(format!(
             "unsupported database URL {}",
             db.url
-        ))),
+        )))),
     }
 }
 

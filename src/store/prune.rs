@@ -214,7 +214,7 @@ pub(crate) mod sql {
                 sessions: n(6)?,
             })
         })?;
-        stats.ok_or_else(|| StoreError::Database("the counts returned no row".into()))
+        stats.ok_or_else(|| StoreError::Internal("the counts returned no row".into()))
     }
 
     pub(crate) fn try_lease(

@@ -82,7 +82,7 @@ pub(crate) fn create(c: &mut dyn Conn, user: &NewUser) -> Result<User, StoreErro
         user.date_joined.into(),
     ];
     match c.row(&CREATE, &params, user_from_row) {
-        Ok(user) => user.ok_or_else(|| StoreError::Database("the insert returned no row".into())),
+        Ok(user) => user.ok_or_else(|| StoreError::Internal("the insert returned no row".into())),
         Err(Failure::Unique(_)) => Err(StoreError::EmailTaken),
         Err(Failure::Other(e)) => Err(e),
     }

@@ -32,7 +32,7 @@ fn encrypted(url: &str) -> bool {
 fn open_error(url: &str) -> String {
     match store::open(&config(url)) {
         Ok(_) => panic!("{url} should have been refused"),
-        Err(StoreError::Unavailable(reason)) => reason,
+        Err(StoreError::Unavailable(reason)) => reason.to_string(),
         Err(other) => panic!("{url}: unexpected error {other}"),
     }
 }

@@ -117,6 +117,7 @@ fn kind(error: &StoreError) -> String {
         StoreError::Busy => "Busy".into(),
         StoreError::Migration(_) => "Migration".into(),
         StoreError::Database(_) => "Database".into(),
+        StoreError::Internal(_) => "Internal".into(),
     }
 }
 

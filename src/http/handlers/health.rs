@@ -84,24 +84,24 @@ fn database_state(store: &dyn crate::store::Store) -> DatabaseState {
     let applied = match store.applied_migrations() {
         Ok(applied) => applied,
         Err(error) => {
-            tracing::warn!(%error, "readiness check: database unavailable");
+            tracing::warn!(error = %crate::error_chain::Chain(&error), "readiness check: database unavailable");
             return result;
         }
     };
     result.schema_version = applied.iter().map(|a| a.version).max();
     if let Err(error) = crate::store::migrate::ensure_current(store) {
-        tracing::warn!(%error, "readiness check: the schema is not this binary's");
+        tracing::warn!(error = %crate::error_chain::Chain(&error), "readiness check: the schema is not this binary's");
         result.state = "schema_mismatch";
         return result;
     }
     result.state = match store.probe_write() {
         Ok(()) => "ok",
         Err(crate::store::StoreError::Database(error)) => {
-            tracing::warn!(%error, "readiness check: the database refuses writes");
+            tracing::warn!(error = %crate::error_chain::Chain(&error), "readiness check: the database refuses writes");
             "read_only"
         }
         Err(error) => {
-            tracing::warn!(%error, "readiness check: database unavailable");
+            tracing::warn!(error = %crate::error_chain::Chain(&error), "readiness check: database unavailable");
             "unavailable"
         }
     };

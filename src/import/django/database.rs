@@ -70,7 +70,7 @@ impl DatabaseSource {
                     ImportError::Source(format!(
                         "{url}: {}",
                         e.as_db_error().map_or_else(
-                            || crate::store::error_chain(&e),
+                            || crate::error_chain::Chain(&e).to_string(),
                             |db| db.message().to_string()
                         )
                     ))

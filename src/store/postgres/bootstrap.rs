@@ -6,7 +6,8 @@
 use postgres::error::SqlState;
 
 use super::{connection, db_error};
-use crate::store::StoreError;
+use crate::error_chain::Chain;
+use crate::store::{DriverError, StoreError};
 
 /// The first connection of a store. A database with every slot taken
 /// (`too many clients`) or still starting is tried again, with backoff,
@@ -30,11 +31,11 @@ pub(super) fn first_connection(
         );
         if !busy || std::time::Instant::now() + pause > deadline {
             // "Connection refused" alone does not say which server refused.
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Unavailable(DriverError::new(format!(
                 "cannot connect to {}: {}",
                 targets(config),
-                error_chain(&error)
-            )));
+                Chain(&error)
+            ))));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(connection::BACKOFF_CAP);
@@ -78,22 +79,8 @@ pub(super) fn current_schema(client: &mut postgres::Client) -> Result<String, St
     let search_path: String = row.try_get(1).map_err(db_error)?;
     let database: String = row.try_get(2).map_err(db_error)?;
     schema.ok_or_else(|| {
-        StoreError::Unavailable(format!(
+        StoreError::Unavailable(DriverError::new(format!(
             "no schema of the search_path ({search_path}) exists in database {database}: create it (CREATE SCHEMA ...) or fix options=-csearch_path in the database URL"
-        ))
+        )))
     })
-}
-
-/// An error and its causes on one line: "error connecting to server: Connection refused (os error 111)".
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }

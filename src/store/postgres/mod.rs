@@ -26,7 +26,6 @@ pub mod tls;
 use postgres::Row;
 use r2d2::{Pool, PooledConnection};
 
-pub(crate) use bootstrap::error_chain;
 use bootstrap::{current_schema, first_connection};
 use conn::Pg;
 use connection::Manager;
@@ -37,8 +36,8 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::presence::{self as presence_names, Role};
 use crate::store::{
-    dialect, stored_user_id, users, Backend, CallCounts, PoolState, StepDecision, Store,
-    StoreError, UserQuery,
+    dialect, stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision,
+    Store, StoreError, UserQuery,
 };
 
 /// The check every authenticated request makes: the user, and whether the
@@ -96,7 +95,10 @@ impl PostgresStore {
             tls,
             ..
         } = tls::target(config.url.expose()).map_err(|e| {
-            StoreError::Unavailable(format!("invalid database URL {}: {e}", config.url))
+            StoreError::Unavailable(DriverError::new(format!(
+                "invalid database URL {}: {e}",
+                config.url
+            )))
         })?;
         pg_config.connect_timeout(*config.connect_timeout);
         #[cfg(test)]
@@ -139,7 +141,7 @@ impl PostgresStore {
             if state.connections >= pool.max_size() && state.idle_connections == 0 {
                 StoreError::Busy
             } else {
-                StoreError::Unavailable(e.to_string())
+                StoreError::Unavailable(DriverError::new(e.to_string()))
             }
         })
     }
@@ -152,17 +154,20 @@ fn db_error(error: postgres::Error) -> StoreError {
         let code = db.code().code();
         let message = format!("{}: {}", code, db.message());
         // Class 08 connection exceptions, 53 insufficient resources, 57 operator intervention.
+        let driver = DriverError::new(message);
         return if code.starts_with("08") || code.starts_with("53") || code.starts_with("57") {
-            StoreError::Unavailable(message)
+            StoreError::Unavailable(driver)
         } else {
-            StoreError::Database(message)
+            StoreError::Database(driver)
         };
     }
     let io = std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
+    // Not a server's answer: the driver's text quotes no row.
+    let driver = DriverError::new(error.to_string());
     if error.is_closed() || io {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(driver)
     } else {
-        StoreError::Database(error.to_string())
+        StoreError::Database(driver)
     }
 }
 
@@ -181,8 +186,9 @@ fn read_applied(
         .map(|row| {
             let version: i32 = row.try_get(0).map_err(db_error)?;
             Ok(AppliedMigration {
-                version: u32::try_from(version)
-                    .map_err(|_| StoreError::Database(format!("bad version {version}")))?,
+                version: u32::try_from(version).map_err(|_| {
+                    StoreError::Internal(format!("bad migration version {version}"))
+                })?,
                 name: row.try_get(1).map_err(db_error)?,
                 checksum: row.try_get(2).map_err(db_error)?,
                 applied_at: row.try_get(3).map_err(db_error)?,

@@ -126,7 +126,7 @@ impl SessionStore for PostgresStore {
             let user_id: i64 = row.try_get(0).map_err(db_error)?;
             let sid: String = row.try_get(1).map_err(db_error)?;
             let user_id = UserId::new(user_id)
-                .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
+                .ok_or_else(|| StoreError::Internal("invalid user id".into()))?;
             return Ok(RotateOutcome::Rotated { user_id, sid });
         }
         // Not rotated: decide between a plain refusal and reuse detection

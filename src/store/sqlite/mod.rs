@@ -36,8 +36,8 @@ use crate::domain::PasswordHash;
 use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{
-    stored_user_id, users, Backend, CallCounts, PoolState, StepDecision, Store, StoreError,
-    UserQuery,
+    stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision, Store,
+    StoreError, UserQuery,
 };
 
 /// The check every authenticated request makes: the user, and whether the
@@ -121,7 +121,7 @@ impl SqliteStore {
         // One direct connection first, so a bad path fails now with its
         // reason instead of after the pool's connect timeout.
         r2d2::ManageConnection::connect(&manager)
-            .map_err(|e| StoreError::Unavailable(format!("{e}")))?;
+            .map_err(|e| StoreError::Unavailable(DriverError::new(e.to_string())))?;
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
@@ -129,7 +129,7 @@ impl SqliteStore {
             // Failures reach the caller as StoreError; r2d2's own log lines would repeat them.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(DriverError::new(e.to_string())))?;
         Ok(SqliteStore {
             pool,
             counts: CallCounts::default(),
@@ -140,7 +140,7 @@ impl SqliteStore {
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
         self.pool
             .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(DriverError::new(e.to_string())))
     }
 
     /// A connection to write with, once this process's earlier writers are
@@ -188,10 +188,10 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 fn db_error(error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable("the database is locked by another writer".into())
+            StoreError::Unavailable(DriverError::new("the database is locked by another writer"))
         }
-        Some(ErrorCode::CannotOpen) => StoreError::Unavailable(error.to_string()),
-        _ => StoreError::Database(error.to_string()),
+        Some(ErrorCode::CannotOpen) => StoreError::Unavailable(DriverError::new(error.to_string())),
+        _ => StoreError::Database(DriverError::new(error.to_string())),
     }
 }
 

@@ -130,7 +130,7 @@ impl SessionStore for SqliteStore {
             .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
             let user_id = UserId::new(user_id)
-                .ok_or_else(|| StoreError::Database("invalid user id".into()))?;
+                .ok_or_else(|| StoreError::Internal("invalid user id".into()))?;
             return Ok(RotateOutcome::Rotated { user_id, sid });
         }
         match revoke_if_reused(&tx, &rotation.jti, at, rotation.reuse_grace).map_err(db_error)? {
