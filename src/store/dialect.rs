@@ -11,9 +11,11 @@
 //!
 //! What stays per backend, in the backend's files: control flow that
 //! depends on the database's locking (SQLite's `BEGIN IMMEDIATE` against
-//! Postgres's row locks and `FOR UPDATE SKIP LOCKED`), statements with no
-//! common spelling (`INDEXED BY`, `rowid`, arrays, `pg_stat_activity`), and
-//! the sessions module, which is being reworked for the SQLite write path.
+//! Postgres's row locks and `FOR UPDATE SKIP LOCKED`), and statements with
+//! no common spelling (`INDEXED BY`, `rowid`, arrays, `pg_stat_activity`,
+//! the data-modifying CTEs that make a Postgres session start and refresh
+//! one round trip each). Such a statement of Postgres's is a [`Sql`] too,
+//! in the Postgres files, so it binds and reads like the shared ones.
 
 use std::sync::OnceLock;
 

@@ -61,14 +61,20 @@ pub trait LegacyTokenStore {
     fn redeem_legacy_refresh(&self, redemption: &LegacyRedemption) -> Result<bool, StoreError>;
 }
 
-/// The statements both backends share (see `dialect`). The access check
-/// and the session a redemption starts are read and written by each
-/// backend's `sessions` code, which has not moved to the dialect layer.
+/// The statements both backends share (see `dialect`); the session a
+/// redemption starts is `session_sql`'s, as is how an access check runs.
 pub(crate) mod sql {
     use super::{LegacyBlacklistEntry, LegacyRedemption};
     use crate::domain::UserId;
     use crate::store::dialect::{Conn, ConnExt, Sql, SqlRow};
-    use crate::store::StoreError;
+    use crate::store::sessions::AccessState;
+    use crate::store::{session_sql, StoreError};
+
+    /// The access check, with the blacklist in the place of the session's
+    /// revocation.
+    static ACCESS_STATE: Sql = Sql::new(access_check!(
+        "EXISTS (SELECT 1 FROM legacy_token_blacklist b WHERE b.jti = $2)"
+    ));
 
     /// `ON CONFLICT DO NOTHING` is the atomic step: of concurrent
     /// redemptions of one token, exactly one inserts the row.
@@ -79,6 +85,14 @@ pub(crate) mod sql {
     static LIVE: Sql = Sql::new(
         "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_active = TRUE AND tokens_valid_after < $2)",
     );
+
+    pub(crate) fn access_state(
+        c: &mut dyn Conn,
+        user_id: UserId,
+        jti: &str,
+    ) -> Result<Option<AccessState>, StoreError> {
+        session_sql::access_check(c, &ACCESS_STATE, user_id, jti)
+    }
 
     /// Records a token id; false when it already was.
     pub(crate) fn blacklist(

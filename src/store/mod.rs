@@ -11,17 +11,31 @@
 //! is full) or [`StoreError::Unavailable`] (the database cannot be reached).
 //!
 //! An operation's SQL is written once, in the module that owns it (`users`,
-//! and the `sql` module of `reset_tokens`, `reset_queue`, `prune`, `presence`,
-//! `legacy_tokens`, `import`, `audit`), on the small `dialect` layer; the
-//! `sqlite` and `postgres` modules open connections and transactions and
-//! keep only what has no common spelling or depends on the database's
-//! locking (each says which). Sessions have not moved yet.
+//! `session_sql` for `sessions`, and the `sql` module of `reset_tokens`,
+//! `reset_queue`, `prune`, `presence`, `legacy_tokens`, `import`, `audit`),
+//! on the small `dialect` layer; the `sqlite` and `postgres` modules open
+//! connections and transactions and keep only what has no common spelling
+//! or depends on the database's locking (each says which).
 
 /// The columns of a `User`, in the order both backends' `user_from_row`
 /// read them; a macro so queries can be built with `concat!` at compile time.
 macro_rules! user_columns {
     () => {
         "id, email, full_name, is_active, is_staff, is_superuser, date_joined, last_login, tokens_valid_after"
+    };
+}
+
+/// An access check's statement (`session_sql::access_check`): the user `$1`
+/// (as `u`), then `$revoked`, true when the token may no longer be used.
+macro_rules! access_check {
+    ($revoked:literal) => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", ",
+            $revoked,
+            " FROM users u WHERE u.id = $1"
+        )
     };
 }
 
@@ -38,6 +52,7 @@ pub mod presence;
 pub mod prune;
 pub mod reset_queue;
 pub mod reset_tokens;
+mod session_sql;
 pub mod sessions;
 mod sqlite;
 mod users;

@@ -9,6 +9,8 @@
 //! was probably stolen). Access tokens are stateless; they are checked
 //! against [`AccessState`]: the session's revocation and the user's
 //! `tokens_valid_after` and `is_active`.
+//!
+//! The statements are `session_sql`'s, shared by both backends.
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The dialect layer's Postgres side (see `store::dialect`): shared
 //! statements as written, values mapped to the driver's types (times as
-//! `timestamptz`), rows read through `SqlRow`.
+//! `timestamptz`), rows read through `SqlRow`. A transaction runs them on
+//! [`Pg`]; a pooled connection ([`PgConnection`]) runs them itself, keeping
+//! them prepared for its life (see `connection`), for the hot paths.
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
@@ -8,6 +10,7 @@ use std::collections::HashMap;
 
 use postgres::{GenericClient, Row, Statement};
 
+use super::connection::PgConnection;
 use super::db_error;
 use crate::domain::Timestamp;
 use crate::store::dialect::{Conn, Failure, Sql, SqlRow, SqlValue};
@@ -29,15 +32,44 @@ impl<'a, C: GenericClient> Pg<'a, C> {
             prepared: HashMap::new(),
         }
     }
+}
 
-    fn statement(&mut self, sql: &'static Sql) -> Result<Statement, Failure> {
+/// A client that keeps the shared statements it prepares: [`Pg`] for a
+/// call or transaction, a pooled [`PgConnection`] for its life. Both run
+/// them the same way, as [`Conn`]s.
+trait Prepares {
+    type Client: GenericClient;
+
+    /// `sql` prepared, and the client to run it on.
+    fn prepare(&mut self, sql: &'static Sql) -> Result<(Statement, &mut Self::Client), Failure>;
+}
+
+impl<C: GenericClient> Prepares for Pg<'_, C> {
+    type Client = C;
+
+    fn prepare(&mut self, sql: &'static Sql) -> Result<(Statement, &mut C), Failure> {
         let text = sql.postgres();
-        if let Some(statement) = self.prepared.get(text) {
-            return Ok(statement.clone());
-        }
-        let statement = self.client.prepare(text).map_err(failure)?;
-        self.prepared.insert(text, statement.clone());
-        Ok(statement)
+        let statement = match self.prepared.get(text) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(text).map_err(failure)?;
+                self.prepared.insert(text, statement.clone());
+                statement
+            }
+        };
+        Ok((statement, &mut *self.client))
+    }
+}
+
+impl Prepares for PgConnection {
+    type Client = postgres::Client;
+
+    fn prepare(
+        &mut self,
+        sql: &'static Sql,
+    ) -> Result<(Statement, &mut postgres::Client), Failure> {
+        let statement = self.prepared(sql.postgres()).map_err(failure)?;
+        Ok((statement, &mut **self))
     }
 }
 
@@ -70,13 +102,11 @@ fn failure(error: postgres::Error) -> Failure {
     }
 }
 
-impl<C: GenericClient> Conn for Pg<'_, C> {
+impl<P: Prepares> Conn for P {
     fn execute(&mut self, sql: &'static Sql, params: &[SqlValue]) -> Result<u64, Failure> {
-        let statement = self.statement(sql)?;
+        let (statement, client) = self.prepare(sql)?;
         let values = values(params);
-        self.client
-            .execute(&statement, &refs(&values))
-            .map_err(failure)
+        client.execute(&statement, &refs(&values)).map_err(failure)
     }
 
     fn query(
@@ -85,12 +115,9 @@ impl<C: GenericClient> Conn for Pg<'_, C> {
         params: &[SqlValue],
         each: &mut dyn FnMut(&dyn SqlRow) -> Result<(), StoreError>,
     ) -> Result<(), Failure> {
-        let statement = self.statement(sql)?;
+        let (statement, client) = self.prepare(sql)?;
         let values = values(params);
-        let rows = self
-            .client
-            .query(&statement, &refs(&values))
-            .map_err(failure)?;
+        let rows = client.query(&statement, &refs(&values)).map_err(failure)?;
         for row in &rows {
             each(row)?;
         }
@@ -122,10 +149,18 @@ impl super::PostgresStore {
         &self,
         f: impl FnOnce(&mut Pg<'_, postgres::Transaction<'_>>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut client = self.conn()?;
-        let mut tx = client.transaction().map_err(db_error)?;
-        let result = f(&mut Pg::new(&mut tx))?;
-        tx.commit().map_err(db_error)?;
-        Ok(result)
+        transaction(&mut **self.conn()?, f)
     }
+}
+
+/// [`PostgresStore::write`](super::PostgresStore::write) on a connection
+/// the caller already holds (a checkout costs a round trip: r2d2 tests it).
+pub(super) fn transaction<T>(
+    client: &mut postgres::Client,
+    f: impl FnOnce(&mut Pg<'_, postgres::Transaction<'_>>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut tx = client.transaction().map_err(db_error)?;
+    let result = f(&mut Pg::new(&mut tx))?;
+    tx.commit().map_err(db_error)?;
+    Ok(result)
 }

@@ -1,21 +1,14 @@
 //! Tokens of the Django service on Postgres (see `store::legacy_tokens`;
-//! its `sql` has the shared statements).
+//! its `sql` has the shared statements): the redemption in one
+//! transaction, rolled back when it is refused.
 
 use super::conn::Pg;
-use super::sessions::{access_state_from_row, insert_session};
 use super::{db_error, PostgresStore};
 use crate::domain::UserId;
 use crate::store::legacy_tokens::{sql, LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
+use crate::store::session_sql::insert_session;
 use crate::store::sessions::AccessState;
 use crate::store::StoreError;
-
-/// Read by `sessions`' row reader, so it stays with this backend.
-const LEGACY_ACCESS_STATE: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    ", EXISTS (SELECT 1 FROM legacy_token_blacklist b WHERE b.jti = $2)",
-    " FROM users u WHERE u.id = $1"
-);
 
 impl LegacyTokenStore for PostgresStore {
     fn legacy_access_state(
@@ -23,11 +16,7 @@ impl LegacyTokenStore for PostgresStore {
         user_id: UserId,
         jti: &str,
     ) -> Result<Option<AccessState>, StoreError> {
-        let row = self
-            .conn()?
-            .query_opt(LEGACY_ACCESS_STATE, &[&user_id.get(), &jti])
-            .map_err(db_error)?;
-        row.as_ref().map(access_state_from_row).transpose()
+        sql::access_state(&mut Pg::new(&mut **self.conn()?), user_id, jti)
     }
 
     fn blacklist_legacy(&self, entry: &LegacyBlacklistEntry) -> Result<bool, StoreError> {
@@ -43,7 +32,7 @@ impl LegacyTokenStore for PostgresStore {
         if !sql::live(&mut Pg::new(&mut tx), redemption)? {
             return Ok(false);
         }
-        insert_session(&mut tx, &redemption.session)?;
+        insert_session(&mut Pg::new(&mut tx), &redemption.session)?;
         tx.commit().map_err(db_error)?;
         Ok(true)
     }

@@ -23,7 +23,6 @@ mod reset_tokens;
 mod sessions;
 pub mod tls;
 
-use postgres::Row;
 use r2d2::{Pool, PooledConnection};
 
 use bootstrap::{current_schema, first_connection};
@@ -39,15 +38,6 @@ use crate::store::{
     dialect, stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision,
     Store, StoreError, UserQuery,
 };
-
-/// The check every authenticated request makes: the user, and whether the
-/// token's session is revoked (or not the user's). Built once, at compile time.
-const ACCESS_STATE: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    ", NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.user_id = u.id AND s.revoked_at IS NULL)",
-    " FROM users u WHERE u.id = $1"
-);
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE authd_schema_migrations (
     version    INTEGER     PRIMARY KEY,
@@ -171,11 +161,6 @@ fn db_error(error: postgres::Error) -> StoreError {
     }
 }
 
-/// A user read from a row (for `sessions`).
-fn user_from_row(row: &Row) -> Result<User, StoreError> {
-    dialect::user_from_row(row)
-}
-
 fn read_applied(
     client: &mut impl postgres::GenericClient,
 ) -> Result<Vec<AppliedMigration>, StoreError> {
@@ -195,16 +180,6 @@ fn read_applied(
             })
         })
         .collect()
-}
-
-/// `store::users::revoke_all` in a transaction (for `sessions`).
-fn revoke_all(
-    tx: &mut postgres::Transaction<'_>,
-    id: UserId,
-    at: Timestamp,
-    reason: &str,
-) -> Result<u64, StoreError> {
-    users::revoke_all(&mut Pg::new(tx), id, at, reason)
 }
 
 impl Store for PostgresStore {

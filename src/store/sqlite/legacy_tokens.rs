@@ -1,23 +1,14 @@
 //! Tokens of the Django service on SQLite (see `store::legacy_tokens`; its
-//! `sql` has the shared statements).
-
-use rusqlite::{params, OptionalExtension};
+//! `sql` has the shared statements): the redemption in a `BEGIN IMMEDIATE`
+//! transaction, rolled back when it is refused.
 
 use super::conn::Lite;
-use super::sessions::{access_state_from_row, insert_session};
 use super::{db_error, SqliteStore};
 use crate::domain::UserId;
 use crate::store::legacy_tokens::{sql, LegacyBlacklistEntry, LegacyRedemption, LegacyTokenStore};
+use crate::store::session_sql::insert_session;
 use crate::store::sessions::AccessState;
 use crate::store::StoreError;
-
-/// Read by `sessions`' row reader, so it stays with this backend.
-const LEGACY_ACCESS_STATE: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    ", EXISTS (SELECT 1 FROM legacy_token_blacklist b WHERE b.jti = ?2)",
-    " FROM users u WHERE u.id = ?1"
-);
 
 impl LegacyTokenStore for SqliteStore {
     fn legacy_access_state(
@@ -25,12 +16,7 @@ impl LegacyTokenStore for SqliteStore {
         user_id: UserId,
         jti: &str,
     ) -> Result<Option<AccessState>, StoreError> {
-        let conn = self.conn()?;
-        let mut statement = conn.prepare_cached(LEGACY_ACCESS_STATE).map_err(db_error)?;
-        statement
-            .query_row(params![user_id.get(), jti], access_state_from_row)
-            .optional()
-            .map_err(db_error)
+        sql::access_state(&mut Lite(&*self.conn()?), user_id, jti)
     }
 
     fn blacklist_legacy(&self, entry: &LegacyBlacklistEntry) -> Result<bool, StoreError> {
@@ -48,7 +34,7 @@ impl LegacyTokenStore for SqliteStore {
         if !sql::live(&mut Lite(&tx), redemption)? {
             return Ok(false);
         }
-        insert_session(&tx, &redemption.session).map_err(db_error)?;
+        insert_session(&mut Lite(&tx), &redemption.session)?;
         tx.commit().map_err(db_error)?;
         Ok(true)
     }

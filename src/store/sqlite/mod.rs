@@ -27,27 +27,18 @@ use chrono::DateTime;
 use parking_lot::{Mutex, MutexGuard};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{params, ErrorCode, Row, TransactionBehavior};
+use rusqlite::{params, ErrorCode, TransactionBehavior};
 
 use conn::Lite;
 
 use crate::config::DatabaseConfig;
 use crate::domain::PasswordHash;
-use crate::domain::{Email, FullName, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
+use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::{
     stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision, Store,
     StoreError, UserQuery,
 };
-
-/// The check every authenticated request makes: the user, and whether the
-/// token's session is revoked (or not the user's). Built once, at compile time.
-const ACCESS_STATE: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    ", NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.user_id = u.id AND s.revoked_at IS NULL)",
-    " FROM users u WHERE u.id = ?1"
-);
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS authd_schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -167,22 +158,6 @@ fn from_micros(micros: i64) -> rusqlite::Result<Timestamp> {
         .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, micros))
 }
 
-/// A user read inside a rusqlite closure (for `sessions`; the shared
-/// reader is `store::dialect::user_from_row`).
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: UserId::new(row.get(0)?).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, 0))?,
-        email: Email::from_stored(row.get(1)?),
-        full_name: FullName::from_stored(row.get(2)?),
-        is_active: row.get(3)?,
-        is_staff: row.get(4)?,
-        is_superuser: row.get(5)?,
-        date_joined: from_micros(row.get(6)?)?,
-        last_login: row.get::<_, Option<i64>>(7)?.map(from_micros).transpose()?,
-        tokens_valid_after: from_micros(row.get(8)?)?,
-    })
-}
-
 /// Maps a rusqlite error; lock contention past the busy timeout is
 /// "unavailable" (retryable), anything else a database error.
 fn db_error(error: rusqlite::Error) -> StoreError {
@@ -214,26 +189,6 @@ fn read_applied(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<AppliedMigr
         })
     })?;
     rows.collect()
-}
-
-/// Revokes every live session and refresh token of a user; returns how
-/// many sessions were live. `sessions` still uses this rusqlite-typed twin
-/// of `store::users::revoke_all` (left until sessions move to the dialect layer).
-fn revoke_all(
-    tx: &rusqlite::Transaction<'_>,
-    id: UserId,
-    at: i64,
-    reason: &str,
-) -> rusqlite::Result<usize> {
-    let sessions = tx.execute(
-        "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
-        params![at, reason, id.get()],
-    )?;
-    tx.execute(
-        "UPDATE refresh_tokens SET revoked_at = ?1, revoked_reason = ?2 WHERE user_id = ?3 AND revoked_at IS NULL",
-        params![at, reason, id.get()],
-    )?;
-    Ok(sessions)
 }
 
 impl Store for SqliteStore {
