@@ -35,8 +35,8 @@ use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
 use crate::store::presence::{self as presence_names, Role};
 use crate::store::{
-    dialect, stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision,
-    Store, StoreError, UserQuery,
+    stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision, Store,
+    StoreError, UserQuery,
 };
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE authd_schema_migrations (
