@@ -28,12 +28,15 @@ pub struct Window {
 }
 
 /// A decision with its rule, ready to render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub scope: Scope,
     pub limit: u32,
     pub window: Duration,
     pub outcome: Window,
+    /// The window's key (`window_key`), kept so a refusal's audit check
+    /// does not build it (and hash the email) a second time.
+    pub key: String,
 }
 
 /// The decisions of every scope that counts one request.
@@ -142,6 +145,7 @@ mod tests {
                 counted: 5,
                 until_free: Duration::from_millis(41_200),
             },
+            key: String::new(),
         };
         let mut headers = HeaderMap::new();
         decision.write_headers(&mut headers);
@@ -163,6 +167,7 @@ mod tests {
                 counted,
                 until_free: Duration::from_secs(secs),
             },
+            key: String::new(),
         }
     }
 
@@ -171,12 +176,12 @@ mod tests {
         let login = decided(Scope::Login, 5, 2, true, 30);
         let login_ip = decided(Scope::LoginIp, 5, 4, true, 50);
         let passes = Verdict {
-            decisions: vec![login, login_ip],
+            decisions: vec![login.clone(), login_ip],
         };
         assert!(passes.allowed());
         assert_eq!(passes.headline().scope, Scope::LoginIp, "fewest left");
         let tie = Verdict {
-            decisions: vec![login, decided(Scope::LoginIp, 5, 2, true, 50)],
+            decisions: vec![login.clone(), decided(Scope::LoginIp, 5, 2, true, 50)],
         };
         assert_eq!(tie.headline().scope, Scope::Login, "the first on a tie");
 
@@ -207,6 +212,7 @@ mod tests {
             limit: 3,
             window: Duration::from_secs(2),
             outcome,
+            key: String::new(),
         };
         assert_eq!(decision.retry_after(), 1);
         let passed = Decision {

@@ -110,21 +110,26 @@ impl Throttle {
     ) -> Result<Option<Verdict>, ThrottleUnavailable> {
         let keys: Vec<String> = scopes.iter().map(|s| window_key(*s, identity)).collect();
         let rates: Vec<_> = scopes.iter().map(|s| s.rate(&self.rates)).collect();
-        let verdict = |outcomes: Vec<(Scope, Window)>| Verdict {
+        let verdict = |outcomes: Vec<(Scope, Window, String)>| Verdict {
             decisions: outcomes
                 .into_iter()
-                .map(|(scope, outcome)| {
+                .map(|(scope, outcome, key)| {
                     let rate = scope.rate(&self.rates);
                     Decision {
                         scope,
                         limit: rate.count,
                         window: rate.window,
                         outcome,
+                        key,
                     }
                 })
                 .collect(),
         };
-        let in_memory = || {
+        let decided = |windows: Vec<Window>, keys: Vec<String>| {
+            let outcomes = scopes.iter().copied().zip(windows).zip(keys);
+            verdict(outcomes.map(|((s, w), k)| (s, w, k)).collect())
+        };
+        let in_memory = |keys: Vec<String>| {
             let asks: Vec<Ask<'_>> = scopes
                 .iter()
                 .zip(&keys)
@@ -137,16 +142,17 @@ impl Throttle {
                 })
                 .collect();
             let windows = self.memory.check(&asks, Instant::now());
-            verdict(scopes.iter().copied().zip(windows).collect())
+            drop(asks);
+            decided(windows, keys)
         };
         let Some(redis) = &self.redis else {
-            return Ok(Some(in_memory()));
+            return Ok(Some(in_memory(keys)));
         };
         let sent = Instant::now();
-        let standing: Vec<(Scope, Window)> = scopes
+        let standing: Vec<(Scope, Window, String)> = scopes
             .iter()
             .zip(&keys)
-            .filter_map(|(scope, key)| Some((*scope, self.refused.get(key, sent)?)))
+            .filter_map(|(scope, key)| Some((*scope, self.refused.get(key, sent)?, key.clone())))
             .collect();
         if !standing.is_empty() {
             return Ok(Some(verdict(standing)));
@@ -164,13 +170,13 @@ impl Throttle {
                     for (key, window) in keys.iter().zip(&windows) {
                         self.refused.remember(key, window, sent);
                     }
-                    return Ok(Some(verdict(scopes.iter().copied().zip(windows).collect())));
+                    return Ok(Some(decided(windows, keys)));
                 }
                 Err(error) => self.health.failed(&error, self.fallback),
             }
         }
         match self.fallback {
-            ThrottleFallback::Memory => Ok(Some(in_memory())),
+            ThrottleFallback::Memory => Ok(Some(in_memory(keys))),
             ThrottleFallback::Allow => Ok(None),
             ThrottleFallback::Deny => Err(ThrottleUnavailable),
         }

@@ -27,7 +27,7 @@ use super::router::Route;
 use crate::app::App;
 use crate::domain::{AuditEvent, EventType, Origin};
 use crate::metrics::ThrottleOutcome;
-use crate::throttle::{window_key, Decision, Identity, Scope};
+use crate::throttle::{Decision, Identity, Scope};
 
 /// The longest an email address can be (RFC 5321's path limit).
 const MAX_EMAIL_CHARS: usize = 254;
@@ -231,9 +231,8 @@ where
 /// (see `audit::refusals`). The email is the one the client sent, cut to
 /// what an address can be, since it may be anything.
 fn record_refusal(app: &App, decision: &Decision, identity: &Identity, origin: &Origin) {
-    let key = window_key(decision.scope, identity);
     app.audit
-        .throttle_refused(&key, decision.outcome.until_free, || {
+        .throttle_refused(&decision.key, decision.outcome.until_free, || {
             // The reason is the scope that refused.
             let scope = decision.scope.name();
             let mut event = AuditEvent::failure(EventType::ThrottleRefused, scope, origin);
