@@ -1,8 +1,8 @@
 //! `App`: the shared state of a running server, one cheap-to-clone handle
 //! around an `Arc`. It holds the configuration and the token service (which
 //! owns the store pool, the signing keys and the hashing pool), the
-//! throttle, the Redis connection, the metrics, the OpenAPI document and
-//! the published JWKS. Nothing in it is behind a lock: the pools are the synchronization, each bounded by
+//! throttle, the Redis connection, the metrics and the published
+//! JWKS (the OpenAPI document is the HTTP layer's: `http::site`). Nothing in it is behind a lock: the pools are the synchronization, each bounded by
 //! config (`database.pool_size`, `password.hash_workers` + `hash_queue`).
 
 use std::sync::Arc;
@@ -36,8 +36,6 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     pub reset: ResetService,
     pub metrics: Metrics,
-    /// The API document in every form it is served in, made once.
-    pub docs: crate::http::openapi::forms::Documents,
     /// The public keys, as `/.well-known/jwks.json` serves them.
     pub jwks: Jwks,
     /// The shared Redis, when `redis.url` is set.
@@ -123,7 +121,6 @@ impl App {
             readiness: Default::default(),
             audit: audit.counters().clone(),
         });
-        let docs = crate::http::openapi::documents(&config);
         let state = AppState {
             config,
             db,
@@ -132,7 +129,6 @@ impl App {
             throttle,
             reset,
             metrics,
-            docs,
             jwks,
             kv,
             development,

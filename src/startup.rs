@@ -70,7 +70,7 @@ pub async fn start(app: &App, bind: SocketAddr) -> Result<Started, StartError> {
     let metrics = match app.config.metrics.bind {
         None => None,
         Some(address) => Some(
-            Server::bind_metrics(app.clone(), address)
+            Server::bind_metrics(&api, address)
                 .await
                 .map_err(listen(address, " (metrics.bind)"))?,
         ),

@@ -21,8 +21,9 @@ use crate::config::{Config, KeyAlgorithm, KeyState, SigningKeyConfig};
 /// Bytes of a generated secret (512 bits: HS256 wants at least 256).
 pub const GENERATED_SECRET_BYTES: usize = 64;
 
-/// The id of `SECRET_KEY`'s key.
-pub const SECRET_KEY_ID: &str = "default";
+/// The id of `SECRET_KEY`'s key: the configuration names it (and checks
+/// that `jwt.keys` does not take it), the key set builds it.
+pub use crate::config::SECRET_KEY_ID;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

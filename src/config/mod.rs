@@ -19,6 +19,9 @@ use crate::domain::Rate;
 pub use load::{from_toml_str, load, ConfigError, ConfigSource, FlagOverride, LoadOptions};
 pub use values::{ConnectionUrl, Duration, Secret, REDACTED};
 
+/// The key id `SECRET_KEY` is known by in `jwt.keys` and in tokens' `kid`.
+pub const SECRET_KEY_ID: &str = "default";
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -188,7 +188,7 @@ fn jwt(config: &Config) -> Result<(), Failure> {
             );
         }
         key_material(&at, key, config.debug)?;
-        if key.id == crate::auth::keys::SECRET_KEY_ID
+        if key.id == super::SECRET_KEY_ID
             && config.secret_key.is_set()
             && key.secret.expose() != config.secret_key.expose()
         {

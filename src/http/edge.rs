@@ -4,6 +4,7 @@
 //! `access_log`).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
@@ -23,6 +24,7 @@ use super::host;
 use super::request_id::{request_id, REQUEST_ID};
 use super::response::Response;
 use super::router::{self, Route};
+use super::site::Site;
 use crate::app::App;
 
 /// What a handler may need to know about the request beyond its body.
@@ -47,11 +49,12 @@ pub enum Listener {
 
 /// Serves one request.
 pub async fn handle(
-    app: App,
+    site: Arc<Site>,
     request: Request<Incoming>,
     peer: SocketAddr,
     listener: Listener,
 ) -> Response {
+    let app = &site.app;
     let started = Instant::now();
     let request_id = request_id(request.headers());
     let info = RequestInfo {
@@ -68,9 +71,9 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path();
     let route =
-        router::resolve(path).filter(|route| served_on(&app, *route, listener, info.client_ip));
+        router::resolve(path).filter(|route| served_on(app, *route, listener, info.client_ip));
     let is_api = path.starts_with("/api/auth/");
-    let origin = allowed_origin(&app, request.headers());
+    let origin = allowed_origin(app, request.headers());
 
     let probe = matches!(route, Some(Route::Healthz | Route::Readyz));
     let mut response = if !probe
@@ -86,7 +89,7 @@ pub async fn handle(
         let timeout = *app.config.http.request_timeout;
         // Boxed: the dispatch future holds the state of the largest handler,
         // and moving it by value into the timeout copied kilobytes per request.
-        match tokio::time::timeout(timeout, Box::pin(dispatch(&app, request, route, info))).await {
+        match tokio::time::timeout(timeout, Box::pin(dispatch(&site, request, route, info))).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => error.into_response(),
             Err(_) => ApiError::Unavailable {
@@ -96,7 +99,7 @@ pub async fn handle(
             .into_response(),
         }
     };
-    decorate(&app, &mut response, &request_id, origin, is_api);
+    decorate(app, &mut response, &request_id, origin, is_api);
     let elapsed = started.elapsed();
     app.metrics.record_request(
         route.map(Route::path),
@@ -134,7 +137,7 @@ fn served_on(app: &App, route: Route, listener: Listener, client: IpAddr) -> boo
 }
 
 async fn dispatch(
-    app: &App,
+    site: &Site,
     request: Request<Incoming>,
     route: Option<Route>,
     info: RequestInfo,
@@ -143,7 +146,7 @@ async fn dispatch(
     if !route.methods().contains(request.method()) {
         return Err(ApiError::MethodNotAllowed(route.methods()));
     }
-    handlers::handle(app, route, request, info).await
+    handlers::handle(&site.app, &site.docs, route, request, info).await
 }
 
 /// OPTIONS: a CORS preflight for allowed origins, else the `Allow` list.

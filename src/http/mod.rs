@@ -17,6 +17,7 @@ mod request_id;
 pub mod response;
 pub mod router;
 mod server;
+mod site;
 
 pub use request::{bearer_token, parse_json_object, Fields};
 pub use server::{shutdown_signal, Server};

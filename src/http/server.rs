@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 
 use super::conn::{self, Connections, Limits, Watched};
 use super::edge::{self, Listener};
+use super::site::Site;
 use crate::app::App;
 
 /// Largest request head (request line and headers) accepted over HTTP/1.
@@ -38,7 +39,7 @@ const MAX_H2_STREAMS: u32 = 64;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 pub struct Server {
-    app: App,
+    site: Arc<Site>,
     listener: TcpListener,
     kind: Listener,
 }
@@ -48,17 +49,18 @@ impl Server {
     pub async fn bind(app: App, addr: SocketAddr) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Server {
-            app,
+            site: Arc::new(Site::new(app)),
             listener,
             kind: Listener::Public,
         })
     }
 
-    /// Binds `metrics.bind`: a listener that serves `/metrics` only.
-    pub async fn bind_metrics(app: App, addr: SocketAddr) -> io::Result<Server> {
+    /// Binds `metrics.bind`: a listener that serves `/metrics` only, for
+    /// the same application as `api`.
+    pub async fn bind_metrics(api: &Server, addr: SocketAddr) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Server {
-            app,
+            site: Arc::clone(&api.site),
             listener,
             kind: Listener::Metrics,
         })
@@ -70,7 +72,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let http = &self.app.config.http;
+        let http = &self.site.app.config.http;
         let grace = *http.shutdown_grace;
         let limits = Limits {
             head: *http.header_read_timeout,
@@ -114,13 +116,13 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let state = Arc::clone(slot.registered.conn());
-            let app = self.app.clone();
+            let site = Arc::clone(&self.site);
             let requests = Arc::clone(&state);
             let service = service_fn(move |request: hyper::Request<_>| {
                 let in_flight = requests.begin(request.version() == Version::HTTP_2);
-                let app = app.clone();
+                let site = Arc::clone(&site);
                 async move {
-                    let response = edge::handle(app, request, peer, kind).await;
+                    let response = edge::handle(site, request, peer, kind).await;
                     drop(in_flight);
                     Ok::<_, Infallible>(response)
                 }

@@ -15,7 +15,7 @@ use hyper::{Request, StatusCode};
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::openapi;
-use crate::http::openapi::forms::{self, Syntax};
+use crate::http::openapi::forms::{self, Documents, Syntax};
 use crate::http::response::Response;
 use crate::http::router::swagger_asset;
 
@@ -59,7 +59,7 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyL
     ))),
     security(()),
 )]
-pub fn schema(app: &App, request: &Request<Incoming>) -> Result<Response, ApiError> {
+pub fn schema(documents: &Documents, request: &Request<Incoming>) -> Result<Response, ApiError> {
     let (syntax, version) = forms::query(request.uri().query()).map_err(|field| {
         ApiError::field(
             field,
@@ -73,9 +73,7 @@ pub fn schema(app: &App, request: &Request<Incoming>) -> Result<Response, ApiErr
         let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
         forms::accepted(accept)
     });
-    let form = app
-        .docs
-        .openapi(version.unwrap_or(forms::Version::V31), syntax);
+    let form = documents.openapi(version.unwrap_or(forms::Version::V31), syntax);
     let mut response = form_response(form);
     response
         .headers_mut()
@@ -97,8 +95,8 @@ pub fn schema(app: &App, request: &Request<Incoming>) -> Result<Response, ApiErr
         body = Object)),
     security(()),
 )]
-pub fn swagger_json(app: &App) -> Response {
-    form_response(app.docs.swagger(Syntax::Json))
+pub fn swagger_json(documents: &Documents) -> Response {
+    form_response(documents.swagger(Syntax::Json))
 }
 
 /// The API as a Swagger 2.0 document, YAML (drf-yasg's path).
@@ -111,8 +109,8 @@ pub fn swagger_json(app: &App) -> Response {
         body = Object)),
     security(()),
 )]
-pub fn swagger_yaml(app: &App) -> Response {
-    form_response(app.docs.swagger(Syntax::Yaml))
+pub fn swagger_yaml(documents: &Documents) -> Response {
+    form_response(documents.swagger(Syntax::Yaml))
 }
 
 /// Swagger UI on the schema.
@@ -133,14 +131,14 @@ pub fn swagger_yaml(app: &App) -> Response {
     ))),
     security(()),
 )]
-pub fn swagger(app: &App, request: &Request<Incoming>) -> Result<Response, ApiError> {
+pub fn swagger(documents: &Documents, request: &Request<Incoming>) -> Result<Response, ApiError> {
     let file = swagger_asset(request.uri().path());
     let wants_document = request
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "format=openapi"));
     if file.is_empty() && wants_document {
-        return Ok(swagger_json(app));
+        return Ok(swagger_json(documents));
     }
     swagger_file(file)
 }

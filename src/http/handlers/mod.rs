@@ -21,6 +21,7 @@ use hyper::{Method, Request};
 
 use super::edge::RequestInfo;
 use super::error::ApiError;
+use super::openapi::forms::Documents;
 use super::request::{client_info, cookie, Fields};
 use super::response::Response;
 use super::router::Route;
@@ -34,6 +35,7 @@ const MAX_EMAIL_CHARS: usize = 254;
 
 pub async fn handle(
     app: &App,
+    documents: &Documents,
     route: Route,
     request: Request<Incoming>,
     info: RequestInfo,
@@ -106,10 +108,10 @@ pub async fn handle(
         Route::Healthz => Ok(health::healthz()),
         Route::Readyz => health::readyz(app).await,
         Route::Metrics => Ok(metrics::get(app)),
-        Route::Schema => docs::schema(app, &request),
-        Route::SwaggerJson => Ok(docs::swagger_json(app)),
-        Route::SwaggerYaml => Ok(docs::swagger_yaml(app)),
-        Route::Swagger => docs::swagger(app, &request),
+        Route::Schema => docs::schema(documents, &request),
+        Route::SwaggerJson => Ok(docs::swagger_json(documents)),
+        Route::SwaggerYaml => Ok(docs::swagger_yaml(documents)),
+        Route::Swagger => docs::swagger(documents, &request),
         Route::Redoc => Ok(docs::redoc(app)),
     }
 }
