@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, StatusCode};
 use serde::Serialize;
 
@@ -160,6 +162,9 @@ impl ApiError {
 
     /// The problem+json response.
     pub fn into_response(self) -> Response {
+        if let ApiError::Throttled(seconds) = self {
+            return throttled_response(seconds);
+        }
         self.into_response_with(serde_json::Map::new())
     }
 
@@ -212,6 +217,26 @@ impl ApiError {
         }
         response
     }
+}
+
+/// The 429 answer, written directly: it is what a flood gets, so it is
+/// rendered without a map, a serializer or a second pass (the same bytes
+/// as any other problem; a test compares them).
+fn throttled_response(seconds: u64) -> Response {
+    let body = format!(
+        "{{\"type\":\"about:blank\",\"title\":\"Too Many Requests\",\"status\":429,\
+         \"detail\":\"Request was throttled. Expected available in {seconds} seconds.\",\
+         \"code\":\"throttled\"}}"
+    );
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// `GET, HEAD, OPTIONS` style list of the methods a route answers.
@@ -311,6 +336,30 @@ impl From<crate::reset::ResetError> for ApiError {
                 retry_after: 5,
             },
             crate::reset::ResetError::Store(error) => error.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn parts(response: Response) -> (StatusCode, hyper::HeaderMap, Bytes) {
+        let (head, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (head.status, head.headers, body)
+    }
+
+    #[tokio::test]
+    async fn the_direct_429_is_the_problem_the_serializer_writes() {
+        for seconds in [1, 42, 3600, u64::MAX] {
+            let direct = parts(ApiError::Throttled(seconds).into_response()).await;
+            let serialized =
+                parts(ApiError::Throttled(seconds).into_response_with(serde_json::Map::new()))
+                    .await;
+            assert_eq!(direct, serialized, "{seconds}");
         }
     }
 }

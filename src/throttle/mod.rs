@@ -164,7 +164,11 @@ impl Throttle {
                 .zip(&rates)
                 .map(|(key, rate)| (key.as_str(), rate.count, rate.window))
                 .collect();
-            match redis.check(&asks).await {
+            // Boxed: the Redis client's future is kilobytes, and held inline
+            // it would enlarge every throttled request's future, the
+            // in-memory limiter's included (see `http::handlers::handle`).
+            let asked = Box::pin(redis.check(&asks));
+            match asked.await {
                 Ok(windows) => {
                     self.health.succeeded();
                     for (key, window) in keys.iter().zip(&windows) {

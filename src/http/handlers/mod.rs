@@ -44,11 +44,17 @@ pub async fn handle(
     let scopes = route.throttle_scopes();
     // Who asked, for the audit log: only the routes that change something
     // record events, so only they pay for it.
+    //
+    // Every request's future is as large as the largest handler future
+    // held inline here, and it is moved (copied) into place per request:
+    // the handlers that do the most work and are not the hottest paths
+    // (`verify`, `GET /me`) are boxed (`let work = Box::pin(..)`, a
+    // statement of its own so the unboxed future is not kept beside the box).
     let asked_by = || origin(&info, request.headers());
     match route {
         Route::Register => {
             let origin = asked_by();
-            let work = register::post(app, request, origin.clone());
+            let work = || register::post(app, request, origin.clone());
             throttled(app, scopes, &client, &origin, work).await
         }
         Route::Login => {
@@ -70,27 +76,31 @@ pub async fn handle(
         }
         Route::PasswordResetConfirm => {
             let origin = asked_by();
-            let work = password_reset::confirm(app, request, origin.clone());
+            let work = || password_reset::confirm(app, request, origin.clone());
             throttled(app, scopes, &client, &origin, work).await
         }
         Route::Refresh => {
             let origin = asked_by();
-            refresh::post(app, request, info.peer, origin).await
+            let work = Box::pin(refresh::post(app, request, info.peer, origin));
+            work.await
         }
         Route::Verify => verify::post(app, request).await,
         Route::Logout => {
             let origin = asked_by();
-            logout::post(app, request, info.peer, origin).await
+            let work = Box::pin(logout::post(app, request, info.peer, origin));
+            work.await
         }
         Route::Me if request.method() == Method::PATCH => {
             let origin = asked_by();
-            me::patch(app, request, origin).await
+            let work = Box::pin(me::patch(app, request, origin));
+            work.await
         }
         Route::Me => me::get(app, request).await,
         Route::Sessions => sessions::list(app, request).await,
         Route::Session => {
             let origin = asked_by();
-            sessions::delete(app, request, origin).await
+            let work = Box::pin(sessions::delete(app, request, origin));
+            work.await
         }
         Route::PasswordChange => {
             // Counted per user: the caller must be known first, and the old
@@ -101,12 +111,15 @@ pub async fn handle(
                 user: Some(caller.user.id),
                 ..client
             };
-            let work = password_change::post(app, caller, request, origin.clone());
+            let work = || password_change::post(app, caller, request, origin.clone());
             throttled(app, scopes, &user, &origin, work).await
         }
         Route::Jwks => Ok(jwks::get(app, &request)),
         Route::Healthz => Ok(health::healthz()),
-        Route::Readyz => health::readyz(app).await,
+        Route::Readyz => {
+            let work = Box::pin(health::readyz(app));
+            work.await
+        }
         Route::Metrics => Ok(metrics::get(app)),
         Route::Schema => docs::schema(documents, &request),
         Route::SwaggerJson => Ok(docs::swagger_json(documents)),
@@ -165,13 +178,20 @@ async fn refresh_token(
 /// refused by any gets 429 before any work is done (no SQL, no hashing) and
 /// is counted by none, and every answer, success or error, carries the
 /// rate-limit headers of the scope that binds.
-async fn throttled(
+///
+/// The work's future is made, on the heap, only once the request may pass:
+/// held inline it would make every request's future as large as the
+/// largest handler's (kilobytes), and a refusal would carry it for nothing.
+async fn throttled<Work>(
     app: &App,
     scopes: &[Scope],
     identity: &Identity,
     origin: &Origin,
-    work: impl std::future::Future<Output = Result<Response, ApiError>>,
-) -> Result<Response, ApiError> {
+    work: impl FnOnce() -> Work,
+) -> Result<Response, ApiError>
+where
+    Work: std::future::Future<Output = Result<Response, ApiError>>,
+{
     let record = |outcome| {
         for scope in scopes {
             app.metrics.record_throttle(scope.name(), outcome);
@@ -186,11 +206,13 @@ async fn throttled(
     })?;
     let Some(verdict) = verdict else {
         record(ThrottleOutcome::Bypassed);
+        let work = Box::pin(work());
         return work.await;
     };
     let headline = verdict.headline();
     let mut response = if verdict.allowed() {
         record(ThrottleOutcome::Allowed);
+        let work = Box::pin(work());
         work.await.unwrap_or_else(ApiError::into_response)
     } else {
         // Counted as throttled by the scopes that refused; the others did
@@ -226,7 +248,7 @@ where
         email: fields.peek_string("email"),
         ..client
     };
-    throttled(app, scopes, &identity, origin, work(fields)).await
+    throttled(app, scopes, &identity, origin, || work(fields)).await
 }
 
 /// The audit event of a scope that refused: one per identity and window
