@@ -11,11 +11,15 @@
 //! [`LogGuard`] drains the queue when dropped, so lines logged before exit
 //! are written.
 
+use std::fmt;
 use std::io::{BufWriter, IsTerminal};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use tracing::field::Field;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{debug_fn, FormatFields, Writer};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
@@ -85,13 +89,31 @@ where
         .with_env_filter(super::env_filter(level))
         .with_writer(writer);
     match format {
-        LogFormat::Pretty => builder.with_ansi(ansi).init(),
+        LogFormat::Pretty => builder.with_ansi(ansi).fmt_fields(plain_fields()).init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .init(),
     }
+}
+
+/// The text format's fields, as tracing-subscriber's default writes them
+/// (`name=value`, space-separated, the message bare) but without styling
+/// each field name: the default paints every name through an ANSI style
+/// even when colour is off, a fifth of what an access line costs.
+fn plain_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
+    debug_fn(
+        |writer: &mut Writer<'_>, field: &Field, value: &dyn fmt::Debug| {
+            if field.name() == "message" {
+                write!(writer, "{value:?}")
+            } else {
+                write!(writer, "{}={value:?}", field.name())
+            }
+        },
+    )
+    .display_messages()
+    .delimited(" ")
 }
 
 /// Warns, every `every`, of the lines dropped since the last warning. The

@@ -37,6 +37,16 @@ pub struct Decision {
     /// The window's key (`window_key`), kept so a refusal's audit check
     /// does not build it (and hash the email) a second time.
     pub key: String,
+    /// `RateLimit-Policy`: fixed by the rule, so made once per scope
+    /// ([`policy_header`]) and shared.
+    pub policy: HeaderValue,
+}
+
+/// The `RateLimit-Policy` value of a rule.
+pub fn policy_header(scope: Scope, limit: u32, window: Duration) -> HeaderValue {
+    let window = ceil_secs(window).max(1);
+    let text = format!("\"{}\";q={limit};w={window}", scope.name());
+    HeaderValue::from_str(&text).expect("ASCII header text")
 }
 
 /// The decisions of every scope that counts one request.
@@ -106,13 +116,9 @@ impl Decision {
     /// Adds the rate-limit headers (and `Retry-After` on a refusal).
     pub fn write_headers(&self, headers: &mut HeaderMap) {
         let scope = self.scope.name();
-        let window = ceil_secs(self.window).max(1);
         let number = |n: u64| HeaderValue::from(n);
         let text = |s: String| HeaderValue::from_str(&s).expect("ASCII header text");
-        headers.insert(
-            RATELIMIT_POLICY,
-            text(format!("\"{scope}\";q={};w={window}", self.limit)),
-        );
+        headers.insert(RATELIMIT_POLICY, self.policy.clone());
         headers.insert(
             RATELIMIT,
             text(format!(
@@ -146,6 +152,7 @@ mod tests {
                 until_free: Duration::from_millis(41_200),
             },
             key: String::new(),
+            policy: policy_header(Scope::Login, 5, Duration::from_secs(60)),
         };
         let mut headers = HeaderMap::new();
         decision.write_headers(&mut headers);
@@ -168,6 +175,7 @@ mod tests {
                 until_free: Duration::from_secs(secs),
             },
             key: String::new(),
+            policy: policy_header(scope, limit, Duration::from_secs(60)),
         }
     }
 
@@ -213,6 +221,7 @@ mod tests {
             window: Duration::from_secs(2),
             outcome,
             key: String::new(),
+            policy: policy_header(Scope::Registration, 3, Duration::from_secs(2)),
         };
         assert_eq!(decision.retry_after(), 1);
         let passed = Decision {

@@ -26,6 +26,8 @@ mod sketch;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hyper::header::HeaderValue;
+
 pub use client_net::{ClientNet, DEFAULT_IPV6_PREFIX};
 pub use decision::{Decision, Verdict, Window};
 pub use memory::{Ask, MemoryLimiter, DEFAULT_WINDOWS};
@@ -62,6 +64,8 @@ pub struct Throttle {
     /// Refusals Redis gave that still stand.
     refused: refusals::Refusals,
     health: Health,
+    /// Each scope's `RateLimit-Policy` value, fixed by its rate.
+    policies: [HeaderValue; Scope::ALL.len()],
 }
 
 /// The outage state: whether Redis is down, and when to probe it next.
@@ -78,7 +82,12 @@ struct Health {
 
 impl Throttle {
     pub fn new(config: &ThrottleConfig, kv: Option<Kv>) -> Throttle {
+        let policies = Scope::ALL.map(|scope| {
+            let rate = scope.rate(&config.rates);
+            decision::policy_header(scope, rate.count, rate.window)
+        });
         Throttle {
+            policies,
             rates: config.rates.clone(),
             ipv6_prefix: config.ipv6_prefix,
             fallback: config.on_redis_error,
@@ -121,6 +130,7 @@ impl Throttle {
                         window: rate.window,
                         outcome,
                         key,
+                        policy: self.policies[scope.index()].clone(),
                     }
                 })
                 .collect(),
