@@ -2,10 +2,13 @@
 //! sync postgres client), so each runs on tokio's blocking pool, off the
 //! async workers; and each call and database error is counted on the store
 //! for `/metrics`. The one place that hop is made, so no service or edge
-//! needs to know the store is blocking.
+//! needs to know the store is blocking. A refresh rotation skips the hop
+//! where the store writes rotations on a thread of its own (SQLite's group
+//! commit): the call then awaits the store's answer.
 
 use std::sync::Arc;
 
+use crate::store::sessions::{RotateOutcome, Rotation};
 use crate::store::{Store, StoreError};
 
 /// A cheap-to-clone handle on the store.
@@ -32,6 +35,25 @@ impl Db {
         })
         .await
         .unwrap_or_else(|_| Err(StoreError::Internal("a store call panicked".into())))
+    }
+
+    /// A refresh rotation: handed to the store's own writer where it has
+    /// one (no blocking thread waits for it; see
+    /// `SessionStore::queue_rotation`), else run like any other call.
+    pub async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotateOutcome, StoreError> {
+        match self.store.queue_rotation(&rotation) {
+            Some(ticket) => {
+                let result = ticket.await.unwrap_or_else(|_| {
+                    Err(StoreError::Internal(
+                        "a batch of refresh rotations was abandoned by its writer".into(),
+                    ))
+                });
+                self.store
+                    .note_call(result.as_ref().is_err_and(StoreError::is_failure));
+                result
+            }
+            None => self.call(move |s| s.rotate_refresh(&rotation)).await,
+        }
     }
 
     /// Like [`Db::call`], but not counted in the database metrics: for the

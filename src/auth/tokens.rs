@@ -280,7 +280,7 @@ impl TokenService {
             reuse_grace: self.reuse_grace,
             client: origin.client.clone(),
         };
-        match self.db.call(move |s| s.rotate_refresh(&rotation)).await? {
+        match self.db.rotate_refresh(rotation).await? {
             RotateOutcome::Rotated { user_id, sid }
                 if user_id == claims.user() && sid == claims.sid =>
             {

@@ -51,6 +51,10 @@ pub struct Rotation {
     pub client: Option<ClientInfo>,
 }
 
+/// The answer to a queued rotation ([`SessionStore::queue_rotation`]); a
+/// closed channel means its batch was abandoned by the writer.
+pub type RotationTicket = tokio::sync::oneshot::Receiver<Result<RotateOutcome, StoreError>>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The presented token is revoked and its successor recorded.
@@ -147,6 +151,15 @@ pub trait SessionStore {
 
     /// Rotates a refresh token atomically (see the module doc).
     fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
+
+    /// Hands `rotation` to the store's own writer, where it has one
+    /// (SQLite's group commit): the ticket is answered once it is written,
+    /// and no thread waits for it meanwhile. `None` when the store has no
+    /// such writer; `Db` then runs [`SessionStore::rotate_refresh`] like
+    /// any other call.
+    fn queue_rotation(&self, _rotation: &Rotation) -> Option<RotationTicket> {
+        None
+    }
 
     /// Reuse detection for a token presented other than to refresh (a
     /// logout with a dead token): when `jti` was rotated longer than

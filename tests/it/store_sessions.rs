@@ -18,6 +18,7 @@ common::on_both_backends!(
     a_login_starts_a_live_session_and_sets_last_login,
     rotation_replaces_the_token_once,
     thirty_two_concurrent_rotations_have_one_winner,
+    sixteen_chains_rotating_at_once_each_keep_one_live_token,
     reuse_within_grace_is_refused_and_after_it_revokes_the_session,
     logout_scopes_reach_the_right_sessions,
     dead_tokens_are_not_live,
@@ -181,6 +182,53 @@ fn thirty_two_concurrent_rotations_have_one_winner(db: &TestDb) {
         .all(|o| !matches!(o, RotateOutcome::ReuseDetected { .. })));
     let live = db.query_i64("SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL");
     assert_eq!(live, 1, "exactly one successor exists");
+}
+
+/// 16 sessions refreshed back to back at once (the refresh-chain load; on
+/// SQLite, rotations queued together commit together): every rotation
+/// wins, each session ends with one live token, its last, and every other
+/// token of its chain was replaced by the next.
+fn sixteen_chains_rotating_at_once_each_keep_one_live_token(db: &TestDb) {
+    let store: Arc<dyn Store> = db.store();
+    let ada = user(store.as_ref(), "ada@example.com");
+    let rounds = 20;
+    let chains: Vec<_> = (0..16)
+        .map(|chain| {
+            let sid = format!("chain{chain}");
+            let first = login(store.as_ref(), ada, &sid);
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut jti = first;
+                for round in 1..=rounds {
+                    let next = format!("{sid}-{round}");
+                    let outcome = store
+                        .rotate_refresh(&rotation(&jti, &next, Duration::from_secs(10)))
+                        .unwrap();
+                    assert_eq!(
+                        outcome,
+                        RotateOutcome::Rotated {
+                            user_id: ada,
+                            sid: sid.clone()
+                        }
+                    );
+                    jti = next;
+                }
+                (sid, jti)
+            })
+        })
+        .collect();
+    for chain in chains {
+        let (sid, last) = chain.join().unwrap();
+        assert!(store.refresh_is_live(&last, domain::now()).unwrap());
+        let live = db.query_i64(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE family = '{sid}' AND revoked_at IS NULL"
+        ));
+        assert_eq!(live, 1, "{sid}");
+        let replaced = db.query_i64(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE family = '{sid}' AND replaced_by IS NOT NULL"
+        ));
+        assert_eq!(replaced, rounds, "{sid}");
+    }
 }
 
 fn reuse_within_grace_is_refused_and_after_it_revokes_the_session(db: &TestDb) {

@@ -13,6 +13,7 @@
 
 mod audit;
 mod conn;
+mod group_commit;
 mod import;
 mod legacy_tokens;
 mod presence;
@@ -21,6 +22,7 @@ mod reset_queue;
 mod reset_tokens;
 mod sessions;
 
+use std::sync::Arc;
 use std::{path::PathBuf, time::Duration};
 
 use chrono::DateTime;
@@ -35,6 +37,7 @@ use crate::config::DatabaseConfig;
 use crate::domain::PasswordHash;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
+use crate::store::sessions::{RotateOutcome, Rotation};
 use crate::store::{
     stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision, Store,
     StoreError, UserQuery,
@@ -54,10 +57,20 @@ pub fn path_of(url: &str) -> PathBuf {
 }
 
 pub struct SqliteStore {
-    pool: Pool<SqliteConnectionManager>,
+    access: Access,
     counts: CallCounts,
+    /// Refresh rotations, written in batches by a thread of their own
+    /// (`group_commit`, `sessions.rs`).
+    rotations: group_commit::GroupCommit<Rotation, Result<RotateOutcome, StoreError>>,
+}
+
+/// The pool and this process's turn to write: what the store's calls and
+/// the rotation writer's thread share.
+#[derive(Clone)]
+struct Access {
+    pool: Pool<SqliteConnectionManager>,
     /// This process's turn to write (see [`Writer`]).
-    writes: Mutex<()>,
+    writes: Arc<Mutex<()>>,
 }
 
 /// A pooled connection that holds this process's turn to write. SQLite
@@ -121,13 +134,32 @@ impl SqliteStore {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(DriverError::new(e.to_string())))?;
-        Ok(SqliteStore {
+        let access = Access {
             pool,
+            writes: Arc::new(Mutex::new(())),
+        };
+        let rotations = group_commit::GroupCommit::start("authd-rotations", {
+            let access = access.clone();
+            move |batch: &[Rotation]| sessions::write_rotations(&access, batch)
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start the rotation writer: {e}")))?;
+        Ok(SqliteStore {
+            access,
             counts: CallCounts::default(),
-            writes: Mutex::new(()),
+            rotations,
         })
     }
 
+    fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
+        self.access.conn()
+    }
+
+    fn writer(&self) -> Result<Writer<'_>, StoreError> {
+        self.access.writer()
+    }
+}
+
+impl Access {
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
         self.pool
             .get()
@@ -211,7 +243,7 @@ impl Store for SqliteStore {
     }
 
     fn pool_state(&self) -> PoolState {
-        let state = self.pool.state();
+        let state = self.access.pool.state();
         self.counts.with_pool(
             state.connections - state.idle_connections,
             state.idle_connections,
