@@ -3,8 +3,9 @@
 //! logs its queries' parameters (password hashes, token ids), so raising
 //! authd's level must never raise theirs. `RUST_LOG`, when set, is taken
 //! as it is: an operator who names a crate there asked for its events.
-//! How the lines are written is `writer`'s.
+//! How the lines are written is `writer`'s, and their timestamps `clock`'s.
 
+mod clock;
 mod writer;
 
 use tracing_subscriber::EnvFilter;

@@ -87,6 +87,7 @@ where
 {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(super::env_filter(level))
+        .with_timer(super::clock::Clock)
         .with_writer(writer);
     match format {
         LogFormat::Pretty => builder.with_ansi(ansi).fmt_fields(plain_fields()).init(),
