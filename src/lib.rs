@@ -24,6 +24,7 @@ pub mod error_chain;
 pub mod heartbeat;
 pub mod http;
 pub mod import;
+pub mod ip_text;
 pub mod kv;
 pub mod loadtest;
 pub mod logging;

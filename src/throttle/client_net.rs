@@ -11,6 +11,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::ip_text::IpText;
+
 /// The default IPv6 prefix length: one subscriber's LAN.
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 
@@ -47,7 +49,7 @@ impl fmt::Display for ClientNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.network {
             IpAddr::V6(v6) if self.prefix < 128 => write!(f, "{v6}/{}", self.prefix),
-            ip => write!(f, "{ip}"),
+            ip => fmt::Display::fmt(&IpText(ip), f),
         }
     }
 }
