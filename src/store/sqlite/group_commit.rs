@@ -176,17 +176,24 @@ mod tests {
         (queue, batches, release)
     }
 
+    /// Submits job 0 and waits until the writer has taken it (and is held
+    /// in its first batch).
+    fn first_job_taken(queue: &GroupCommit<usize, usize>) -> oneshot::Receiver<usize> {
+        let first = queue.submit(0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !queue.shared.queue.lock().waiting.is_empty() {
+            assert!(Instant::now() < deadline, "the writer never took the job");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        first
+    }
+
     /// Jobs queued while a batch is written are written together next, in
     /// queue order, each answered with its own result.
     #[test]
     fn jobs_queued_behind_a_batch_are_written_together_in_order() {
         let (queue, batches, release) = held_queue();
-        let first = queue.submit(0).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while queue.shared.queue.lock().waiting.len() == 1 {
-            assert!(Instant::now() < deadline, "the writer never took the job");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let first = first_job_taken(&queue);
         let rest: Vec<_> = (1..20).map(|i| queue.submit(i).unwrap()).collect();
         release.store(true, Ordering::SeqCst);
         assert_eq!(first.blocking_recv(), Ok(0));
@@ -205,12 +212,7 @@ mod tests {
     #[test]
     fn batches_and_the_queue_are_bounded() {
         let (queue, batches, release) = held_queue();
-        let first = queue.submit(0).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while queue.shared.queue.lock().waiting.len() == 1 {
-            assert!(Instant::now() < deadline, "the writer never took the job");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let first = first_job_taken(&queue);
         let waiting: Vec<_> = (1..=MAX_QUEUED).map(|i| queue.submit(i).unwrap()).collect();
         assert_eq!(queue.submit(0).unwrap_err(), Refused::Full);
         release.store(true, Ordering::SeqCst);
