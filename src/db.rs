@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::store::sessions::{RotateOutcome, Rotation};
+use crate::store::sessions::{abandoned_rotation, RotateOutcome, Rotation};
 use crate::store::{Store, StoreError};
 
 /// A cheap-to-clone handle on the store.
@@ -43,11 +43,7 @@ impl Db {
     pub async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotateOutcome, StoreError> {
         match self.store.queue_rotation(&rotation) {
             Some(ticket) => {
-                let result = ticket.await.unwrap_or_else(|_| {
-                    Err(StoreError::Internal(
-                        "a batch of refresh rotations was abandoned by its writer".into(),
-                    ))
-                });
+                let result = ticket.await.unwrap_or_else(|_| Err(abandoned_rotation()));
                 self.store
                     .note_call(result.as_ref().is_err_and(StoreError::is_failure));
                 result

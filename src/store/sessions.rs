@@ -55,6 +55,12 @@ pub struct Rotation {
 /// closed channel means its batch was abandoned by the writer.
 pub type RotationTicket = tokio::sync::oneshot::Receiver<Result<RotateOutcome, StoreError>>;
 
+/// What a queued rotation's caller is told when its ticket closed
+/// unanswered: the writer abandoned its batch (a bug, never the input).
+pub(crate) fn abandoned_rotation() -> StoreError {
+    StoreError::Internal("a batch of refresh rotations was abandoned by its writer".into())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The presented token is revoked and its successor recorded.

@@ -27,8 +27,8 @@ use crate::domain::PasswordHash;
 use crate::domain::{Timestamp, UserId};
 use crate::store::session_sql as sql;
 use crate::store::sessions::{
-    AccessState, NewSession, RevokeScope, RotateOutcome, Rotation, RotationTicket, SessionQuery,
-    SessionStore,
+    abandoned_rotation, AccessState, NewSession, RevokeScope, RotateOutcome, Rotation,
+    RotationTicket, SessionQuery, SessionStore,
 };
 use crate::store::{SessionInfo, StoreError};
 
@@ -41,7 +41,7 @@ impl SessionStore for SqliteStore {
         // Written by the rotation writer's thread; this one only waits.
         self.ticket(rotation.clone())
             .blocking_recv()
-            .unwrap_or_else(|_| Err(abandoned()))
+            .unwrap_or_else(|_| Err(abandoned_rotation()))
     }
 
     fn queue_rotation(&self, rotation: &Rotation) -> Option<RotationTicket> {
@@ -135,11 +135,6 @@ impl SqliteStore {
                 ticket
             })
     }
-}
-
-/// What a rotation's caller is told when its batch was abandoned.
-fn abandoned() -> StoreError {
-    StoreError::Internal("a batch of refresh rotations was abandoned by its writer".into())
 }
 
 /// Writes a batch of rotations (the rotation writer's `write`) in one
