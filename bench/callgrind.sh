@@ -12,6 +12,7 @@
 # Only 127.0.0.1 is targeted; the server is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 requests=1000
 if [ "${1:-}" = --requests ]; then requests="$2"; shift 2; fi
 binary="${CARGO_TARGET_DIR:-$HOME/.cache/authd-target}/release/authd"
@@ -29,18 +30,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 env SECRET_KEY=bench-signing-secret-of-at-least-32-bytes DATABASE_URL="sqlite://$work/authd.db" \
   AUTHD_RESET__POLL_INTERVAL=1h "$@" \
   valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
   "$binary" serve --bind "127.0.0.1:$port" 2>"$work/server.log" &
 server=$!
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -sf "$base/healthz" >/dev/null || { echo "bench/callgrind.sh: the server did not start" >&2; exit 1; }
+# Under valgrind the server takes a while to start.
+wait_ready "$base/healthz" 300
 
-json='Content-Type: application/json'
-creds='{"email":"bench@example.com","password":"correct horse battery staple"}'
 curl -sf -H "$json" -d "$creds" "$base/api/auth/register/" >/dev/null
 access=$(curl -sf -H "$json" -d "$creds" "$base/api/auth/login/" | sed -n 's/.*"access":"\([^"]*\)".*/\1/p')
 [ -n "$access" ] || { echo "bench/callgrind.sh: the login failed" >&2; exit 1; }

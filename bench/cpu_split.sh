@@ -13,12 +13,15 @@
 #   bounded by wrk -d.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 seconds=6
 postgres=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --postgres) postgres="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "$bench_script: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
 done
@@ -47,7 +50,7 @@ if [ -n "$postgres" ]; then
 else
   url="sqlite://$work/authd.db"
 fi
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export SECRET_KEY=bench-signing-secret-of-at-least-32-bytes DATABASE_URL="$url" \
   AUTHD_RESET__POLL_INTERVAL=1h AUTHD_HTTP__MAX_CONNECTIONS=4096 \
   AUTHD_THROTTLE__RATES__LOGIN=1000000000/minute AUTHD_THROTTLE__RATES__LOGIN_IP=1000000000/minute
@@ -55,18 +58,11 @@ export SECRET_KEY=bench-signing-secret-of-at-least-32-bytes DATABASE_URL="$url" 
 "$binary" serve --bind "127.0.0.1:$port" 2>"$work/server.log" &
 server=$!
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -sf "$base/healthz" >/dev/null || { echo "bench/cpu_split.sh: the server did not start" >&2; exit 1; }
+wait_ready "$base/healthz"
 
-json='Content-Type: application/json'
-creds='{"email":"bench@example.com","password":"correct horse battery staple"}'
 curl -sf -H "$json" -d "$creds" "$base/api/auth/register/" >/dev/null
 tokens="$work/tokens"
-for _ in $(seq 1 16); do
-  reply=$(curl -sf -H "$json" -d "$creds" "$base/api/auth/login/")
-  sed -n 's/.*"refresh":"\([^"]*\)".*/\1/p' <<<"$reply" >>"$tokens"
-done
-[ "$(grep -c . "$tokens")" = 16 ] || { echo "bench/cpu_split.sh: the logins for the chains failed" >&2; exit 1; }
+login_tokens "$base" 16 "$tokens"
 
 ticks() { # CPU ticks (user + system) of the given pids, summed
   local total=0 pid

@@ -89,13 +89,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_ready() { # url
-  for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "bench/run.sh: nothing answered at $1" >&2; exit 1
-}
+source bench/lib.sh
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 peak_mib() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # Resets the kernel's peak-RSS mark, so VmHWM is the peak of what follows.
@@ -157,20 +151,6 @@ measure() { # server pid, wrk args...
   wrk --latency "$@" >"$work/wrk.txt" 2>&1
   parse_wrk "$work/wrk.txt"
   peak=$(peak_mib "$server")
-}
-
-json='Content-Type: application/json'
-creds='{"email":"bench@example.com","password":"correct horse battery staple"}'
-login_tokens() { # base url, count, file: that many sessions' refresh tokens, one per line
-  local reply
-  : >"$3"
-  for _ in $(seq 1 "$2"); do
-    reply=$(curl -s -H "$json" -d "$creds" "$1/api/auth/login/")
-    sed -n 's/.*"refresh":"\([^"]*\)".*/\1/p' <<<"$reply" >>"$3"
-  done
-  if [ "$(grep -c . "$3")" != "$2" ]; then
-    echo "bench/run.sh: a login for the refresh chains failed: ${reply:0:300}" >&2; exit 1
-  fi
 }
 
 # The workloads every database gets: token/verify, GET /me, refresh chains,

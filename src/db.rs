@@ -28,13 +28,17 @@ impl Db {
         call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let result = call(store.as_ref());
-            store.note_call(result.as_ref().is_err_and(StoreError::is_failure));
-            result
-        })
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Internal("a store call panicked".into())))
+        let result = tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Internal("a store call panicked".into())));
+        self.counted(result)
+    }
+
+    /// Counts a store call and whether the database failed it.
+    fn counted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.store
+            .note_call(result.as_ref().is_err_and(StoreError::is_failure));
+        result
     }
 
     /// A refresh rotation: handed to the store's own writer where it has
@@ -43,10 +47,7 @@ impl Db {
     pub async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotateOutcome, StoreError> {
         match self.store.queue_rotation(&rotation) {
             Some(ticket) => {
-                let result = ticket.await.unwrap_or_else(|_| Err(abandoned_rotation()));
-                self.store
-                    .note_call(result.as_ref().is_err_and(StoreError::is_failure));
-                result
+                self.counted(ticket.await.unwrap_or_else(|_| Err(abandoned_rotation())))
             }
             None => self.call(move |s| s.rotate_refresh(&rotation)).await,
         }

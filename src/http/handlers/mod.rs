@@ -46,10 +46,11 @@ pub async fn handle(
     // record events, so only they pay for it.
     //
     // Every request's future is as large as the largest handler future
-    // held inline here, and it is moved (copied) into place per request:
-    // the handlers that do the most work and are not the hottest paths
-    // (`verify`, `GET /me`) are boxed (`let work = Box::pin(..)`, a
-    // statement of its own so the unboxed future is not kept beside the box).
+    // held inline here, and it is moved (copied) into place per request.
+    // So every large handler future is boxed (`let work = Box::pin(..)`, a
+    // statement of its own so the unboxed future is not kept beside the
+    // box), and only the hottest, small ones (`verify`, `GET /me`) stay
+    // inline.
     let asked_by = || origin(&info, request.headers());
     match route {
         Route::Register => {

@@ -46,14 +46,12 @@ pub(super) struct GroupCommit<J, R> {
 
 struct Shared<J, R> {
     queue: Mutex<Queue<J, R>>,
-    /// Signalled when a job arrives for an idle writer, or at close.
+    /// Signalled when a job arrives, or at close.
     work: Condvar,
 }
 
 struct Queue<J, R> {
     waiting: VecDeque<(J, oneshot::Sender<R>)>,
-    /// The writer is asleep on `work` (so a new job must wake it).
-    idle: bool,
     closed: bool,
 }
 
@@ -75,7 +73,6 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 waiting: VecDeque::new(),
-                idle: false,
                 closed: false,
             }),
             work: Condvar::new(),
@@ -99,9 +96,8 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
             return Err(Refused::Full);
         }
         queue.waiting.push_back((job, reply));
-        if std::mem::replace(&mut queue.idle, false) {
-            self.shared.work.notify_one();
-        }
+        // A no-op (one atomic load) unless the writer sleeps on `work`.
+        self.shared.work.notify_one();
         Ok(answer)
     }
 }
@@ -129,7 +125,6 @@ impl<J, R> Shared<J, R> {
             if queue.closed {
                 return None;
             }
-            queue.idle = true;
             self.work.wait(&mut queue);
         }
         let take = queue.waiting.len().min(MAX_BATCH);
