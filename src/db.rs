@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::store::sessions::{abandoned_rotation, RotateOutcome, Rotation};
+use crate::store::sessions::{RotateOutcome, Rotation};
 use crate::store::{Store, StoreError};
 
 /// A cheap-to-clone handle on the store.
@@ -46,9 +46,7 @@ impl Db {
     /// `SessionStore::queue_rotation`), else run like any other call.
     pub async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotateOutcome, StoreError> {
         match self.store.queue_rotation(&rotation) {
-            Some(ticket) => {
-                self.counted(ticket.await.unwrap_or_else(|_| Err(abandoned_rotation())))
-            }
+            Some(ticket) => self.counted(ticket.await),
             None => self.call(move |s| s.rotate_refresh(&rotation)).await,
         }
     }

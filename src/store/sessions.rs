@@ -51,15 +51,10 @@ pub struct Rotation {
     pub client: Option<ClientInfo>,
 }
 
-/// The answer to a queued rotation ([`SessionStore::queue_rotation`]); a
-/// closed channel means its batch was abandoned by the writer.
-pub type RotationTicket = tokio::sync::oneshot::Receiver<Result<RotateOutcome, StoreError>>;
-
-/// What a queued rotation's caller is told when its ticket closed
-/// unanswered: the writer abandoned its batch (a bug, never the input).
-pub(crate) fn abandoned_rotation() -> StoreError {
-    StoreError::Internal("a batch of refresh rotations was abandoned by its writer".into())
-}
+/// The answer to a queued rotation ([`SessionStore::queue_rotation`]),
+/// once the store's writer has written it.
+pub type RotationTicket =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<RotateOutcome, StoreError>> + Send>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {

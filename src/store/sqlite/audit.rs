@@ -1,10 +1,12 @@
 //! The audit log on SQLite: the statements of `store::audit`, with `?N`
 //! placeholders and times as microseconds.
 
+use rusqlite::params_from_iter;
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, TransactionBehavior};
 
+use super::batched_writes::{self, Job};
 use super::conn::value;
+use super::group_commit::Full;
 use super::{db_error, SqliteStore};
 use crate::domain::{AuditEvent, Timestamp};
 use crate::store::audit::{self, Statement};
@@ -19,18 +21,19 @@ fn values(statement: &Statement) -> Vec<Value> {
 }
 
 impl AuditStore for SqliteStore {
+    /// Queued with the writer thread, so the batch joins the rotations'
+    /// transaction instead of taking the write turn for one of its own
+    /// (`batched_writes`).
     fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        for chunk in events.chunks(audit::INSERT_ROWS) {
-            let statement = audit::insert(chunk, placeholder);
-            tx.prepare_cached(&statement.sql)
-                .and_then(|mut insert| insert.execute(params_from_iter(values(&statement))))
-                .map_err(db_error)?;
+        match self.batches.submit(Job::StoreAudit(events.to_vec())) {
+            Ok(answer) => batched_writes::answered(answer.blocking_recv())?.into_audit(),
+            // The queue is full of rotations being shed with 503s; the
+            // log's rows are not shed with them but written on this thread,
+            // which takes its write turn like any other writer.
+            Err(Full(job)) => batched_writes::write_batch(&self.access, &[job])
+                .remove(0)?
+                .into_audit(),
         }
-        tx.commit().map_err(db_error)
     }
 
     fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError> {

@@ -18,7 +18,7 @@
 //! one failure is kept from the others) is the `write` function's.
 //!
 //! Bounds: at most [`MAX_QUEUED`] jobs wait; past that a job is refused at
-//! once ([`Refused::Full`]) rather than queued behind more than a few
+//! once (handed back in [`Full`]) rather than queued behind more than a few
 //! batches' worth of work. A `write` that panics abandons its batch (those
 //! callers are told) and the thread goes on. Dropping the queue lets the
 //! thread write what is queued, then joins it.
@@ -55,12 +55,10 @@ struct Queue<J, R> {
     closed: bool,
 }
 
-/// Why a job was not queued.
+/// A job not queued because [`MAX_QUEUED`] jobs already wait; the job
+/// comes back, for the caller to shed or write itself.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Refused {
-    /// [`MAX_QUEUED`] jobs already wait.
-    Full,
-}
+pub(super) struct Full<J>(pub J);
 
 impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
     /// Starts the writer thread, `name`d, which calls `write` with each
@@ -89,11 +87,11 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
 
     /// Queues `job`; the receiver gets its result once its batch is
     /// written, or is closed if the batch was abandoned.
-    pub(super) fn submit(&self, job: J) -> Result<oneshot::Receiver<R>, Refused> {
+    pub(super) fn submit(&self, job: J) -> Result<oneshot::Receiver<R>, Full<J>> {
         let (reply, answer) = oneshot::channel();
         let mut queue = self.shared.queue.lock();
         if queue.waiting.len() >= MAX_QUEUED {
-            return Err(Refused::Full);
+            return Err(Full(job));
         }
         queue.waiting.push_back((job, reply));
         // A no-op (one atomic load) unless the writer sleeps on `work`.
@@ -209,7 +207,7 @@ mod tests {
         let (queue, batches, release) = held_queue();
         let first = first_job_taken(&queue);
         let waiting: Vec<_> = (1..=MAX_QUEUED).map(|i| queue.submit(i).unwrap()).collect();
-        assert_eq!(queue.submit(0).unwrap_err(), Refused::Full);
+        assert_eq!(queue.submit(7).unwrap_err(), Full(7), "the job comes back");
         release.store(true, Ordering::SeqCst);
         assert_eq!(first.blocking_recv(), Ok(0));
         for (i, answer) in waiting.into_iter().enumerate() {

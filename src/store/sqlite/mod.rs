@@ -12,6 +12,7 @@
 //! partial index named with `INDEXED BY`, have no Postgres spelling).
 
 mod audit;
+mod batched_writes;
 mod conn;
 mod group_commit;
 mod import;
@@ -37,7 +38,6 @@ use crate::config::DatabaseConfig;
 use crate::domain::PasswordHash;
 use crate::domain::{Email, NewUser, Timestamp, User, UserId, UserRef, UserUpdate};
 use crate::store::migrate::{self, AppliedMigration, Migration, Step};
-use crate::store::sessions::{RotateOutcome, Rotation};
 use crate::store::{
     stored_user_id, users, Backend, CallCounts, DriverError, PoolState, StepDecision, Store,
     StoreError, UserQuery,
@@ -59,13 +59,14 @@ pub fn path_of(url: &str) -> PathBuf {
 pub struct SqliteStore {
     access: Access,
     counts: CallCounts,
-    /// Refresh rotations, written in batches by a thread of their own
-    /// (`group_commit`, `sessions.rs`).
-    rotations: group_commit::GroupCommit<Rotation, Result<RotateOutcome, StoreError>>,
+    /// Refresh rotations and audit batches, written in batches by a thread
+    /// of their own (`group_commit`, `batched_writes`).
+    batches:
+        group_commit::GroupCommit<batched_writes::Job, Result<batched_writes::Written, StoreError>>,
 }
 
 /// The pool and this process's turn to write: what the store's calls and
-/// the rotation writer's thread share.
+/// the writer thread share.
 #[derive(Clone)]
 struct Access {
     pool: Pool<SqliteConnectionManager>,
@@ -138,15 +139,15 @@ impl SqliteStore {
             pool,
             writes: Arc::new(Mutex::new(())),
         };
-        let rotations = group_commit::GroupCommit::start("authd-rotations", {
+        let batches = group_commit::GroupCommit::start("authd-writer", {
             let access = access.clone();
-            move |batch: &[Rotation]| sessions::write_rotations(&access, batch)
+            move |batch: &[batched_writes::Job]| batched_writes::write_batch(&access, batch)
         })
-        .map_err(|e| StoreError::Internal(format!("cannot start the rotation writer: {e}")))?;
+        .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer: {e}")))?;
         Ok(SqliteStore {
             access,
             counts: CallCounts::default(),
-            rotations,
+            batches,
         })
     }
 
@@ -156,6 +157,15 @@ impl SqliteStore {
 
     fn writer(&self) -> Result<Writer<'_>, StoreError> {
         self.access.writer()
+    }
+
+    /// Queues `job` with the writer thread. A full queue answers at once
+    /// with `Busy`: the request is shed as if every connection were in use,
+    /// rather than queued behind more than a few batches.
+    fn queue(&self, job: batched_writes::Job) -> Result<batched_writes::Answer, StoreError> {
+        self.batches
+            .submit(job)
+            .map_err(|group_commit::Full(_)| StoreError::Busy)
     }
 }
 
