@@ -8,6 +8,16 @@
 //! cache holds only `&'static str` SQL, so it is bounded by the number of
 //! such constants in the code.
 //!
+//! A connection is checked before it is handed out (an empty query, a
+//! round trip) only when it has not proved itself for [`TRUSTED_FOR`]:
+//! r2d2 checks on every checkout by default, and that round trip was a
+//! second one on every store call, a quarter of a refresh's database cost
+//! (`bench/cpu_split.sh --postgres`). A connection that answered within
+//! the window is handed out as it is, as HikariCP does within its
+//! `aliveBypassWindowMs`; one that died in that window (the server
+//! restarted a moment ago) fails its call with a 503 and is dropped, since
+//! the driver marks a client whose socket failed as closed.
+//!
 //! Connecting goes through a backoff shared by the whole pool: after a
 //! failed attempt, the next one waits a capped, jittered, doubling delay,
 //! and r2d2's own retries in between fail at once without reaching the
@@ -33,6 +43,9 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 /// kept under a second (tests/it/faults_postgres.rs holds recovery to 1.25 s);
 /// with the jitter that is still at most a few attempts a second per pool.
 pub const BACKOFF_CAP: Duration = Duration::from_millis(800);
+
+/// How long a connection that answered is handed out without a check.
+pub const TRUSTED_FOR: Duration = Duration::from_millis(500);
 
 /// r2d2's manager for [`PgConnection`]s: connecting and health checks are
 /// r2d2_postgres's; the statement cache and the backoff are added.
@@ -81,10 +94,12 @@ pub enum ConnectError {
     BackingOff(Duration),
 }
 
-/// A client and the statements prepared on it so far.
+/// A client, the statements prepared on it so far, and when it last
+/// answered.
 pub struct PgConnection {
     client: Client,
     statements: HashMap<&'static str, Statement>,
+    answered_at: Instant,
 }
 
 impl PgConnection {
@@ -129,6 +144,7 @@ impl ManageConnection for Manager {
                 Ok(PgConnection {
                     client,
                     statements: HashMap::new(),
+                    answered_at: Instant::now(),
                 })
             }
             Err(error) => {
@@ -141,10 +157,22 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, connection: &mut PgConnection) -> Result<(), ConnectError> {
-        Ok(self.inner.is_valid(&mut connection.client)?)
+        if connection.answered_at.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        self.inner.is_valid(&mut connection.client)?;
+        connection.answered_at = Instant::now();
+        Ok(())
     }
 
+    /// Called as a connection comes back to the pool: one whose socket is
+    /// still open answered its call (an error from the server is an
+    /// answer too; a failed socket closes the client).
     fn has_broken(&self, connection: &mut PgConnection) -> bool {
-        self.inner.has_broken(&mut connection.client)
+        let broken = self.inner.has_broken(&mut connection.client);
+        if !broken {
+            connection.answered_at = Instant::now();
+        }
+        broken
     }
 }
