@@ -23,6 +23,7 @@ common::on_both_backends!(
     logout_scopes_reach_the_right_sessions,
     dead_tokens_are_not_live,
     hash_upgrades_lose_to_password_changes,
+    deleting_a_user_deletes_their_tokens_through_their_sessions,
 );
 
 fn user(store: &dyn Store, email: &str) -> UserId {
@@ -392,6 +393,66 @@ fn hash_upgrades_lose_to_password_changes(db: &TestDb) {
 
 /// Writers of one process take turns before SQLite's lock, so none of them
 /// waits in (or fails out of) `busy_timeout`: with no busy timeout at all,
+/// Deleting a user deletes every refresh token of theirs, rotated ones
+/// included, and nobody else's. On Postgres a token no longer references
+/// its user directly (migration 0008): the cascade runs through its session.
+fn deleting_a_user_deletes_their_tokens_through_their_sessions(db: &TestDb) {
+    let store = db.store();
+    let store = store.as_ref();
+    let ada = user(store, "ada@example.com");
+    let first = login(store, ada, "s1");
+    store
+        .rotate_refresh(&rotation(&first, "s1-1", Duration::from_secs(10)))
+        .unwrap();
+    login(store, ada, "s2");
+    let bob = user(store, "bob@example.com");
+    login(store, bob, "s3");
+    store.delete_user(ada).unwrap();
+    assert_eq!(
+        db.query_i64("SELECT COUNT(*) FROM refresh_tokens"),
+        1,
+        "bob's token only"
+    );
+    assert_eq!(db.query_i64("SELECT COUNT(*) FROM sessions"), 1);
+    assert!(store.refresh_is_live("s3-0", later(0)).unwrap());
+}
+
+/// A refresh on Postgres takes no lock on its user's row: with that row
+/// locked `FOR UPDATE` by another transaction, a rotation still completes.
+/// Before migration 0008 the token's foreign key to `users` made every
+/// refresh lock its user's row (`FOR KEY SHARE`), a WAL write per refresh
+/// and a MultiXact whenever one user's devices refreshed at once; this
+/// rotation would have waited for the other transaction to end.
+#[test]
+fn a_postgres_rotation_takes_no_lock_on_its_user() {
+    let Some(db) =
+        TestDb::postgres("store_sessions::a_postgres_rotation_takes_no_lock_on_its_user")
+    else {
+        return;
+    };
+    let store = db.store();
+    let ada = user(store.as_ref(), "ada@example.com");
+    let first = login(store.as_ref(), ada, "s1");
+    let mut holder = ::postgres::Client::connect(&db.url(), ::postgres::NoTls).unwrap();
+    let mut held = holder.transaction().unwrap();
+    held.execute(
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        &[&ada.get()],
+    )
+    .unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(store.rotate_refresh(&rotation(&first, "s1-1", Duration::ZERO)));
+    });
+    let outcome = finished.recv_timeout(Duration::from_secs(10));
+    held.rollback().unwrap();
+    let outcome = outcome.expect("the rotation waited for the lock on its user's row");
+    assert!(
+        matches!(outcome, Ok(RotateOutcome::Rotated { user_id, .. }) if user_id == ada),
+        "{outcome:?}"
+    );
+}
+
 /// 16 threads logging in at once all succeed.
 #[test]
 fn concurrent_sqlite_writers_of_one_process_never_meet_the_lock() {

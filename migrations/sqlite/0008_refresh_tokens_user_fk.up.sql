@@ -1,0 +1,5 @@
+-- Postgres drops refresh_tokens' direct reference to users here (a row lock
+-- on the user per refresh; see migrations/postgres). SQLite keeps it: its
+-- foreign-key check is an index lookup that locks and writes nothing, and
+-- dropping a constraint would rebuild the table. The version is kept in
+-- step with Postgres's.
