@@ -32,7 +32,7 @@ impl FormatTime for Clock {
 }
 
 /// Writes the instant `since` the epoch.
-fn write_time(w: &mut impl Write, since: Duration) -> fmt::Result {
+pub fn write_time(w: &mut impl Write, since: Duration) -> fmt::Result {
     let seconds = since.as_secs();
     SECOND.with(|cell| {
         let mut cached = cell.borrow_mut();

@@ -17,10 +17,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use tracing::field::Field;
+use tracing::Subscriber;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{debug_fn, FormatFields, Writer};
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
@@ -73,6 +77,9 @@ pub fn init(level: &str, format: LogFormat, output: Output) -> LogGuard {
                 .thread_name("authd-log")
                 .finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
             let _ = DROPPED.set(writer.error_counter());
+            if !ansi {
+                super::direct::install(writer.clone(), format);
+            }
             install(level, format, ansi, writer);
             LogGuard {
                 _worker: Some(guard),
@@ -85,17 +92,42 @@ fn install<W>(level: &str, format: LogFormat, ansi: bool, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    subscriber(
+        super::env_filter(level),
+        format,
+        ansi,
+        super::clock::Clock,
+        writer,
+    )
+    .init();
+}
+
+/// The subscriber [`init`] installs, over any clock and writer: the tests
+/// of the direct access line compare its bytes with this one's.
+pub fn subscriber<T, W>(
+    filter: EnvFilter,
+    format: LogFormat,
+    ansi: bool,
+    timer: T,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    T: FormatTime + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(super::env_filter(level))
-        .with_timer(super::clock::Clock)
+        .with_env_filter(filter)
+        .with_timer(timer)
         .with_writer(writer);
     match format {
-        LogFormat::Pretty => builder.with_ansi(ansi).fmt_fields(plain_fields()).init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
+        LogFormat::Pretty => Box::new(builder.with_ansi(ansi).fmt_fields(plain_fields()).finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .finish(),
+        ),
     }
 }
 
