@@ -4,8 +4,10 @@ Usage (by run.sh): report.py ROWS.tsv OUT.md < key=value lines
 
 Each row of ROWS.tsv is one workload: section, workload, requests/s, p50 ms,
 p99 ms, errors, peak RSS MiB, ceiling kind (hyper | argon2 | refresh | probe
-| empty), target, note. Every figure is set beside the ceiling measured in
-the same run, so reports from different machines compare by their ratios.
+| empty), target, note, and for a hyper or argon2 row that ceiling measured
+right after it. Every figure is set beside the ceiling measured in the same
+run (a hyper row beside its own), so reports from different machines
+compare by their ratios.
 The hand-written history (before/after figures, profiles) in
 bench/HISTORY.md is appended unchanged.
 """
@@ -80,27 +82,32 @@ def previous_block(out_path, name):
 
 def table(section_rows, hyper, argon2):
     lines = [
-        "| workload | req/s | ratio | target | p50 ms | p99 ms | errors | peak RSS MiB | note |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---|",
+        "| workload | req/s | ratio | of | target | p50 ms | p99 ms | errors | peak RSS MiB | note |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
-    for _, name, rps, p50, p99, errors, peak, kind, target, note in section_rows:
+    for _, name, rps, p50, p99, errors, peak, kind, target, note, paired in section_rows:
         rate = number(rps)
         goal = number(target)
-        ratio, target_text = "", ""
-        if kind == "hyper" and hyper:
-            ratio = "%.0f%%" % (100 * rate / hyper)
+        ratio, of, target_text = "", "", ""
+        # A hyper row's own ceiling, measured right after it (run.sh).
+        ceiling = number(paired) or hyper
+        if kind == "hyper" and ceiling:
+            ratio = "%.0f%%" % (100 * rate / ceiling)
+            of = "%.0f" % ceiling
             if goal is not None:
-                target_text = ">= %.0f%% of hyper: %s" % (100 * goal, verdict(rate / hyper, goal))
-        elif kind == "argon2" and argon2:
-            ratio = "%.0f%%" % (100 * rate / argon2)
+                target_text = ">= %.0f%% of hyper: %s" % (100 * goal, verdict(rate / ceiling, goal))
+        elif kind == "argon2" and (number(paired) or argon2):
+            ceiling = number(paired) or argon2
+            ratio = "%.0f%%" % (100 * rate / ceiling)
+            of = "%.1f" % ceiling
             if goal is not None:
-                target_text = ">= %.0f%% of argon2: %s" % (100 * goal, verdict(rate / argon2, goal))
+                target_text = ">= %.0f%% of argon2: %s" % (100 * goal, verdict(rate / ceiling, goal))
         elif kind == "refresh" and goal is not None:
             target_text = ">= %.0f/s: %s" % (goal, verdict(rate, goal))
         elif kind == "probe":
             target_text = "p99 < 10 ms: %s" % verdict(number(p99), 10.0, at_least=False)
             note = ""
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (name, rps, ratio, target_text, p50, p99, errors, peak, note))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (name, rps, ratio, of, target_text, p50, p99, errors, peak, note))
     return lines
 
 
@@ -173,6 +180,8 @@ def main():
     write("| Date | %s |\n" % time.strftime("%Y-%m-%d %H:%M %Z"))
 
     write("## Ceilings\n")
+    write("At the start of the run; each row's ratio is to the same ceiling measured again "
+          "right after it (its `of` column).\n")
     write("| ceiling | figure |\n|---|---|")
     write("| bare hyper answering a fixed 200 (`examples/bench_ceilings.rs`, wrk -t2 -c64) | %.0f req/s |" % hyper)
     write("| argon2id verifications of the configured parameters, all cores | %s |\n" % facts["argon2_line"])
@@ -180,7 +189,8 @@ def main():
     write("## Workloads\n")
     write(
         "Ratio: to bare hyper for the HTTP paths, to the argon2 ceiling for login and "
-        "register. Errors: socket errors and unexpected statuses (a 503 from a full "
+        "register, each measured right after its row (the `of` column: a shared "
+        "machine's throughput drifts over minutes, so each row has its own). Errors: socket errors and unexpected statuses (a 503 from a full "
         "hashing queue counts). Peak RSS: the server's peak during that workload.\n"
     )
     sections = {

@@ -7,7 +7,7 @@
 #
 # Usage: bench/run.sh [--seconds N] [--postgres URL] [--redis URL] [--keys | --keys-only] [--out FILE]
 #   --seconds N     length of each workload (default 10; the whole run takes
-#                   about 18 x N seconds plus the build, Postgres included)
+#                   about 32 x N seconds plus the build, Postgres included)
 #   --postgres URL  also run the workloads on this Postgres, in a throwaway
 #                   schema (needs psql); e.g. postgres://postgres@127.0.0.1:5432/test
 #   --redis URL     the Postgres server throttles on this Redis (keys under a
@@ -137,11 +137,25 @@ parse_wrk() { # file -> sets rps p50 p99 errors
 rows="$work/rows.tsv"
 : >"$rows"
 # One report row from the last measurement: section, workload, kind of
-# ceiling (hyper, argon2, refresh, probe), target ratio, note.
+# ceiling (hyper, argon2, refresh, probe), target ratio, note. A row with
+# a hyper or argon2 ceiling gets one of its own, measured right after it:
+# on a shared machine the throughput of both drifts by 10-20% over
+# minutes, so a ratio to a ceiling taken at the start of the run moved
+# with the host's load as much as with authd's cost.
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$1" "$2" "$rps" "$p50" "$p99" "$errors" "$peak" "$3" "$4" "$5" >>"$rows"
-  printf '  %-44s %8s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$2" "$rps" "$p50" "$p99" "$errors"
+  local ceiling=""
+  if [ "$3" = hyper ]; then
+    local saved=("$rps" "$p50" "$p99" "$errors" "$peak")
+    measure "$ceiling_pid" -t2 -c64 -d"${seconds}s" "$ceiling_url"
+    ceiling=$rps
+    rps=${saved[0]} p50=${saved[1]} p99=${saved[2]} errors=${saved[3]} peak=${saved[4]}
+  elif [ "$3" = argon2 ]; then
+    ceiling=$("$ceilings" argon2 "$seconds" | awk '{printf "%.1f", $1}')
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$1" "$2" "$rps" "$p50" "$p99" "$errors" "$peak" "$3" "$4" "$5" "$ceiling" >>"$rows"
+  printf '  %-44s %8s req/s  p50 %7s ms  p99 %7s ms  errors %s%s\n' "$2" "$rps" "$p50" "$p99" "$errors" \
+    "${ceiling:+  (its ceiling, just after: $ceiling/s)}"
 }
 # Runs wrk against a server, from a fresh peak-RSS mark: sets rps p50 p99
 # errors peak; wrk's output stays in $work/wrk.txt.
@@ -260,11 +274,12 @@ port=$(free_port)
 "$ceilings" hyper "127.0.0.1:$port" >/dev/null &
 pids+=("$!")
 ceiling_pid=$!
-wait_ready "http://127.0.0.1:$port/"
-measure "$ceiling_pid" -t2 -c64 -d"${seconds}s" "http://127.0.0.1:$port/"
+# Kept up (idle between measurements) for the rows' own ceilings (`record`).
+ceiling_url="http://127.0.0.1:$port/"
+wait_ready "$ceiling_url"
+measure "$ceiling_pid" -t2 -c64 -d"${seconds}s" "$ceiling_url"
 record ceiling "bare hyper, fixed 200" "" "" ""
 hyper_rps=$rps
-kill "$ceiling_pid"
 argon2_line=$("$ceilings" argon2 "$seconds")
 argon2_rate=$(awk '{printf "%.1f", $1}' <<<"$argon2_line")
 echo "  argon2: $argon2_line"
