@@ -12,11 +12,11 @@ use crate::domain::{AuditEvent, Timestamp};
 use crate::store::audit::{self, Statement};
 use crate::store::{AuditQuery, AuditStats, AuditStore, StoreError, StoredAuditEvent};
 
-fn placeholder(n: usize) -> String {
+pub(super) fn placeholder(n: usize) -> String {
     format!("?{n}")
 }
 
-fn values(statement: &Statement) -> Vec<Value> {
+pub(super) fn values(statement: &Statement) -> Vec<Value> {
     statement.params.iter().map(value).collect()
 }
 

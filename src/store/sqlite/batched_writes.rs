@@ -19,7 +19,8 @@
 use rusqlite::{params_from_iter, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::conn::{value, Lite};
+use super::audit::{placeholder, values};
+use super::conn::Lite;
 use super::{db_error, Access};
 use crate::domain::AuditEvent;
 use crate::store::audit;
@@ -141,10 +142,9 @@ fn run(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<Written, StoreError>
         Job::Rotate(rotation) => sql::rotate(&mut Lite(tx), rotation).map(Written::Rotation),
         Job::StoreAudit(events) => {
             for chunk in events.chunks(audit::INSERT_ROWS) {
-                let statement = audit::insert(chunk, |n| format!("?{n}"));
-                let values = statement.params.iter().map(value);
+                let statement = audit::insert(chunk, placeholder);
                 tx.prepare_cached(&statement.sql)
-                    .and_then(|mut insert| insert.execute(params_from_iter(values)))
+                    .and_then(|mut insert| insert.execute(params_from_iter(values(&statement))))
                     .map_err(db_error)?;
             }
             Ok(Written::Audit)
