@@ -12,9 +12,11 @@ mod writer;
 
 use tracing_subscriber::EnvFilter;
 
-pub use clock::write_time;
-pub use direct::{format_access_line, write_access_line, AccessFields, ACCESS_TARGET};
-pub use writer::{dropped_lines, init, report_drops, subscriber, LogGuard, Output};
+pub(crate) use direct::{write_access_line, AccessFields, ACCESS_TARGET};
+// For `http::access_log`'s test that holds the direct line to tracing's bytes.
+pub use writer::{dropped_lines, init, report_drops, LogGuard, Output};
+#[cfg(test)]
+pub(crate) use {clock::write_time, direct::format_access_line, writer::subscriber};
 
 /// The crate's target: every event authd logs is under it.
 const OWN_TARGET: &str = "authd";

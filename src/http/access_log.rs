@@ -48,7 +48,7 @@ pub fn log(line: &AccessLine<'_>, sample_successes: f64) {
     // `enabled!` and the event need their level as a constant.
     macro_rules! emit {
         ($level:expr) => {
-            if tracing::enabled!(target: "authd::request", $level) {
+            if tracing::enabled!(target: logging::ACCESS_TARGET, $level) {
                 let fields = fields(line);
                 if !logging::write_access_line($level, &fields) {
                     emit_traced!($level, fields);
@@ -68,7 +68,7 @@ pub fn log(line: &AccessLine<'_>, sample_successes: f64) {
 macro_rules! emit_traced {
     ($level:expr, $fields:expr) => {
         tracing::event!(
-            target: "authd::request",
+            target: crate::logging::ACCESS_TARGET,
             $level,
             method = %$fields.method,
             route = $fields.route,
